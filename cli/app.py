@@ -1,0 +1,54 @@
+"""The click application behind every `prov` subcommand (the capture path does not load it)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from provgraph import gitio
+from provgraph.repo import ProvError
+
+
+class ProvGroup(click.Group):
+    """`prov CMD` runs CMD unless it names a subcommand; expected failures become one line on
+    stderr and exit status 1, never a traceback."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "run", self.commands["run"], args
+        return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (ProvError, gitio.GitError) as exc:
+            click.echo(f"prov: {exc}", err=True)
+            sys.exit(1)
+        except BrokenPipeError:  # `prov log | head`
+            sys.stderr.close()
+            sys.exit(0)
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+
+@click.group(cls=ProvGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="provgraph", prog_name="prov")
+@click.option("-m", "--message", help="A note to keep with the captured activity.")
+def cli(message: str | None) -> None:
+    """Record how every file of a git repository came to be.
+
+    Put `prov` in front of any command to capture it (`prov python train.py data.csv`,
+    `prov 'sort x | uniq > y && wc -l y'`); use `prov -- CMD` when CMD is also the name of
+    a subcommand below. The record is W3C PROV: query it with the subcommands.
+    """
+
+
+def _register() -> None:
+    from provgraph.cli import config, export, lineage, log, rebuild, run, show, sql, status
+
+    for module in (run, log, show, lineage, sql, export, status, rebuild, config):
+        cli.add_command(module.command)
+
+
+_register()

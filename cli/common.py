@@ -1,0 +1,75 @@
+"""What the subcommands share: finding the repository, opening the index, printing."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.console import Console
+
+from provgraph.repo import Repository
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False)
+
+
+def repository() -> Repository:
+    return Repository.discover(os.getcwd())
+
+
+@contextmanager
+def opened_index(rebuild: bool = False, read_only: bool = False):
+    """The embedded index, caught up with the journal (with a progress bar when that is long).
+
+    `read_only` guarantees a connection that cannot write (for user-written SQL).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from provgraph.capture import recover
+    from provgraph.indexer import open_index
+
+    repo = repository()
+    repo.ensure_prov_dir()
+    recover(repo)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=err_console, transient=True,
+                  disable=not err_console.is_terminal) as bar:
+        task = None
+
+        def progress(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = bar.add_task("indexing the journal", total=total)
+            bar.update(task, completed=done)
+
+        store = open_index(repo, progress=progress, rebuild=rebuild)
+    if read_only and not store.read_only:
+        from provgraph.stores.embedded import EmbeddedStore
+
+        store.close()
+        store = EmbeddedStore(store.path, read_only=True)
+    try:
+        yield repo, store
+    finally:
+        store.close()
+
+
+def repo_path(repo: Repository, reference: str) -> str:
+    """A user's `PATH[@vN]` typed from any folder, as a repository path (ids pass through)."""
+    if reference.startswith(("act-", "ent-", "agt-")):
+        return reference
+    path, at, version = reference.rpartition("@v")
+    if not (at and version.isdigit()):
+        path, version = reference, ""
+    rel = repo.relpath(path, os.getcwd())
+    if rel is None:
+        raise click.BadParameter(f"{path} is outside the repository {repo.root}")
+    return rel + (f"@v{version}" if version else "")
+
+
+def json_out(value: Any) -> None:
+    import json
+
+    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))

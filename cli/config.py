@@ -1,0 +1,57 @@
+"""`prov config`: this clone's settings (kept in .git/prov/config.toml, never committed)."""
+
+from __future__ import annotations
+
+import click
+from provgraph.cli.common import console, repository
+
+
+def _config():
+    from provgraph.config import Config
+
+    repo = repository()
+    repo.ensure_prov_dir()
+    return Config(repo.root, repo.prov_dir)
+
+
+@click.group("config")
+def command() -> None:
+    """Read and change settings (.prov.toml for the team, this clone's own on top)."""
+
+
+@command.command("get")
+@click.argument("key")
+def get(key: str) -> None:
+    """Print the value of KEY."""
+    from provgraph.repo import ProvError
+
+    value = _config().get(key)
+    if value is None:
+        raise ProvError(f"{key} is not set")
+    click.echo(value)
+
+
+@command.command("set")
+@click.argument("key")
+@click.argument("value")
+def set_(key: str, value: str) -> None:
+    """Set KEY to VALUE for this clone only."""
+    from provgraph.config import check_key
+
+    check_key(key, value)
+    _config().set_local(key, value)
+
+
+@command.command("unset")
+@click.argument("key")
+def unset(key: str) -> None:
+    """Remove this clone's value of KEY."""
+    if not _config().unset_local(key):
+        console.print(f"{key} was not set in this clone")
+
+
+@command.command("list")
+def list_() -> None:
+    """Every setting and its value."""
+    for key, value in sorted(_config().values.items()):
+        click.echo(f"{key} = {value}")

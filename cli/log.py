@@ -1,0 +1,66 @@
+"""`prov log`: activities, newest first."""
+
+from __future__ import annotations
+
+import click
+from provgraph.cli.common import console, json_out, opened_index
+from rich.markup import escape
+
+
+def _when(timestamp: str | None) -> str:
+    return (timestamp or "")[:19].replace("T", " ")
+
+
+def _duration(props: dict) -> str:
+    from datetime import datetime
+
+    try:
+        seconds = (datetime.fromisoformat(props["ended"])
+                   - datetime.fromisoformat(props["started"])).total_seconds()
+    except (KeyError, ValueError):
+        return ""
+    return f"{seconds:.2f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+
+
+def _status(props: dict) -> str:
+    if props.get("status") == "interrupted":
+        return "[yellow]interrupted[/]"
+    code = props.get("exit_code")
+    return f"[green]exit {code}[/]" if code == 0 else f"[red]exit {code}[/]"
+
+
+@click.command("log")
+@click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N activities.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def command(limit: int | None, as_json: bool) -> None:
+    """What happened, newest first: time, agent, command, exit status, files."""
+    from provgraph.queries.log import log
+
+    with opened_index() as (_repo, store):
+        entries = log(store, limit)
+    if as_json:
+        json_out([{
+            "id": e.activity.id,
+            "name": e.activity.name,
+            "agent": [a.name for a in e.agents],
+            "used": [n.name for n in e.used],
+            "generated": [n.name for n in e.generated],
+            "properties": e.activity.properties,
+        } for e in entries])
+        return
+    if not entries:
+        console.print("No activities recorded yet: run a command with `prov CMD`.")
+        return
+    for entry in entries:
+        props = entry.activity.properties
+        agents = ", ".join(a.name for a in entry.agents) or "unknown agent"
+        started = _when(props.get("started"))
+        console.print(f"[bold cyan]{entry.activity.id}[/]  {started}  "
+                      f"[bold]{escape(agents)}[/]  {_status(props)}  [dim]{_duration(props)}[/]")
+        console.print(f"    {props.get('command', '')}", markup=False)
+        for title, names in (("used", [n.name for n in entry.used]),
+                             ("generated", [n.name for n in entry.generated]),
+                             ("deleted", props.get("deleted") or [])):
+            if names:
+                console.print(f"    [dim]{title:<10}[/] " + escape(", ".join(names)))
+        console.print()

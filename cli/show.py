@@ -1,0 +1,46 @@
+"""`prov show`: one node, its properties and its edges."""
+
+from __future__ import annotations
+
+import click
+from provgraph.cli.common import console, json_out, opened_index, repo_path
+from rich.markup import escape
+from rich.table import Table
+
+
+@click.command("show")
+@click.argument("reference")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def command(reference: str, as_json: bool) -> None:
+    """Show one node: an id, a PATH (its latest version) or PATH@vN."""
+    from provgraph.queries.nodes import find
+
+    with opened_index() as (repo, store):
+        node = find(store, repo_path(repo, reference))
+        outgoing = store.edges([node.id], "out")
+        incoming = store.edges([node.id], "in")
+        others = store.nodes([e.target for e in outgoing] + [e.source for e in incoming])
+    if as_json:
+        json_out({
+            "id": node.id, "label": node.label, "properties": node.properties,
+            "out": [{"type": e.type, "target": e.target, "name": others[e.target].name,
+                     "properties": e.properties} for e in outgoing],
+            "in": [{"type": e.type, "source": e.source, "name": others[e.source].name,
+                    "properties": e.properties} for e in incoming],
+        })
+        return
+    console.print(f"[bold]{node.label}[/] [cyan]{node.id}[/]  [bold]{escape(node.name)}[/]")
+    table = Table(show_header=False, box=None, pad_edge=False)
+    for key in sorted(node.properties):
+        table.add_row(f"[dim]{escape(key)}[/]", escape(str(node.properties[key])))
+    console.print(table)
+    for edge in outgoing:
+        console.print(f"  -\\[{edge.type}]-> {escape(others[edge.target].name)} "
+                      f"[dim]{edge.target}{escape(_props(edge.properties))}[/]")
+    for edge in incoming:
+        console.print(f"  <-\\[{edge.type}]- {escape(others[edge.source].name)} "
+                      f"[dim]{edge.source}{escape(_props(edge.properties))}[/]")
+
+
+def _props(properties: dict) -> str:
+    return (" " + " ".join(f"{k}={v}" for k, v in sorted(properties.items()))) if properties else ""

@@ -1,0 +1,50 @@
+"""`prov status`: the repository, the journal, the index, what is pending."""
+
+from __future__ import annotations
+
+import click
+from provgraph.cli.common import console, json_out, repository
+from rich.markup import escape
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def command(as_json: bool) -> None:
+    """Where provenance is kept and whether the index has caught up with the journal."""
+    from provgraph import recovery
+    from provgraph.capture import recover
+    from provgraph.config import Config
+    from provgraph.indexer import index_status
+    from provgraph.journal import Journal
+
+    repo = repository()
+    repo.ensure_prov_dir()
+    recover(repo)
+    journal = Journal(repo)
+    config = Config(repo.root, repo.prov_dir)
+    index = index_status(repo)
+    running = recovery.pending(repo)
+    info = {
+        "repository": str(repo.root),
+        "project": repo.project,
+        "clone": repo.clone_id,
+        "journal": {"ref": journal.ref, "chains": len(journal.tips()), "records": journal.count()},
+        "index": index,
+        "running": [r["record"]["command"] for r in running],
+        "large_file_limit": config.large_file_limit,
+    }
+    if as_json:
+        json_out(info)
+        return
+    console.print(f"repository  {escape(info['repository'])}")
+    console.print(f"project     {info['project']}  (clone {info['clone']})")
+    console.print(f"journal     {info['journal']['records']} records in "
+                  f"{info['journal']['chains']} chain(s), this clone writes {journal.ref}")
+    state = ("up to date" if index["pending"] == 0
+             else f"{index['pending']} record(s) pending (indexed on the next read)")
+    console.print(f"index       {escape(index['path'])}: {index['records']} records, {state}")
+    if running:
+        console.print(f"running     {len(running)} capture(s) in progress or interrupted:")
+        for command in info["running"]:
+            console.print(f"            {escape(command)}")
+    console.print(f"large files over {info['large_file_limit']:,} bytes are kept by digest only")

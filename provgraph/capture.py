@@ -1,0 +1,316 @@
+"""`prov CMD`: snapshot, run, snapshot, let the ingestors speak, write the journal.
+
+This is the hot path. It imports only the standard library and provgraph's own small modules:
+no DuckDB, networkx or Neo4j driver (the indexes catch up from the journal when read).
+
+A command given as one string with shell syntax (`prov 'a && b; c'`) runs under the user's
+shell, split at `;`, `&&` and `||` into separate activities, each with its own snapshots; `cd`
+carries over between parts as it would in the shell.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shlex
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from provgraph import gitio, ingestors, recovery, runner
+from provgraph.config import Config
+from provgraph.journal import Journal, new_activity_id
+from provgraph.redact import Rules, compile_rules, redact_argv, redact_text
+from provgraph.repo import ProvError, Repository
+from provgraph.shell import ShellSyntaxError, needs_shell, parse_pipeline, split_list
+from provgraph.snapshot import LargeFile, Snapshot, Snapshotter, locked
+
+GLOB_CHARS = set("*?[")
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass
+class Session:
+    """What every activity of one `prov` invocation shares."""
+
+    repo: Repository
+    config: Config
+    snapshots: Snapshotter
+    journal: Journal
+    rules: Rules
+    agent: dict[str, str]
+    message: str | None = None
+    outcomes: list[runner.Outcome] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, cwd: str | None = None, message: str | None = None) -> Session:
+        """Find the repository and finish any capture a killed `prov` left behind."""
+        repo = Repository.discover(cwd)
+        repo.ensure_prov_dir()
+        session = cls.for_repository(repo, message)
+        reconcile(session)
+        return session
+
+    @classmethod
+    def for_repository(cls, repo: Repository, message: str | None = None) -> Session:
+        config = Config(repo.root, repo.prov_dir)
+        rules = compile_rules(config.get("redact.patterns") or [], config.get("redact.names") or [])
+        return cls(
+            repo=repo,
+            config=config,
+            snapshots=Snapshotter(repo, config.large_file_limit),
+            journal=Journal(repo),
+            rules=rules,
+            agent=current_agent(repo),
+            message=message,
+        )
+
+
+def recover(repo: Repository) -> None:
+    """What every reading command does first: finish the records of killed captures."""
+    if recovery.abandoned(repo):
+        reconcile(Session.for_repository(repo))
+
+
+def reconcile(session: Session) -> None:
+    """Record captures whose `prov` was killed, as interrupted activities."""
+    if not recovery.abandoned(session.repo):
+        return
+    with locked(session.repo.prov_dir / "recovery.lock"):
+        for marker in recovery.abandoned(session.repo):
+            record = marker.record["record"]
+            large = {p: LargeFile(**f) for p, f in marker.record.get("large", {}).items()}
+            before = Snapshot(record["before"], large)
+            after = session.snapshots.take()
+            record["ended"] = now()
+            finish(session, record, before, after, None)
+            recovery.done(session.repo, marker, after.tree)
+            print(f"prov: recorded an interrupted capture: {record['command']}", file=sys.stderr)
+
+
+def current_agent(repo: Repository) -> dict[str, str]:
+    """The person running the command: PROV_AGENT ('Name <email>' or a name), else git's ident."""
+    override = os.environ.get("PROV_AGENT", "").strip()
+    text = override
+    if not text:
+        out = gitio.run(["var", "GIT_AUTHOR_IDENT"], repo.root, check=False).decode().strip()
+        text = out.rsplit(" ", 2)[0] if out.count(" ") >= 2 else ""
+    if not text:
+        import getpass
+
+        text = getpass.getuser()
+    if "<" in text and text.endswith(">"):
+        name, email = text[:-1].split("<", 1)
+        return {"name": name.strip() or email.strip(), "email": email.strip()}
+    return {"name": text, "email": ""}
+
+
+def run(args: list[str], cwd: str | None = None, message: str | None = None) -> runner.Outcome:
+    """Capture `args` (argv, or one shell string) and return how the last part ended."""
+    if not args:
+        raise ProvError("nothing to run: give a command, e.g. prov python train.py")
+    session = Session.open(cwd, message)
+    cwd = os.path.abspath(cwd or os.getcwd())
+    if not needs_shell(args):
+        return capture(session, args, None, cwd)
+    try:
+        parts = split_list(args[0])
+    except ShellSyntaxError as exc:
+        raise ProvError(f"shell syntax: {exc}") from None
+    last = runner.Outcome(0)
+    for part in parts:
+        if (part.op == "&&" and last.exit_code != 0) or (part.op == "||" and last.exit_code == 0):
+            continue
+        new_cwd = _cd_target(part.text, cwd)
+        if new_cwd is not None:
+            cwd, last = _change_directory(new_cwd, cwd)
+            continue
+        last = capture(session, None, part.text, cwd)
+        if last.signal in (signal.SIGINT, signal.SIGQUIT):
+            break  # the shell abandons a list the user interrupted
+    return last
+
+
+def _cd_target(text: str, cwd: str) -> str | None:
+    """`cd DIR` as a whole part: provgraph carries the directory over to the next part."""
+    commands = parse_pipeline(text)
+    if len(commands) != 1 or not commands[0].argv or commands[0].argv[0] != "cd":
+        return None
+    argv = commands[0].argv
+    if len(argv) == 1:
+        return os.path.expanduser("~")
+    if argv[1] == "-":
+        return os.environ.get("OLDPWD", cwd)
+    return os.path.join(cwd, os.path.expandvars(os.path.expanduser(argv[1])))
+
+
+def _change_directory(target: str, cwd: str) -> tuple[str, runner.Outcome]:
+    if os.path.isdir(target):
+        return os.path.normpath(target), runner.Outcome(0)
+    print(f"prov: cd: {target}: No such file or directory", file=sys.stderr)
+    return cwd, runner.Outcome(1)
+
+
+def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
+            ) -> runner.Outcome:
+    """One activity: before-snapshot, run, after-snapshot, durable journal record."""
+    repo = session.repo
+    redirects: list[tuple[str, str]] = []  # (operator, target)
+    if argv is not None:
+        commands_argv = [argv]
+        command = shlex.join(redact_argv(argv, session.rules))
+        launch = argv
+    else:
+        assert text is not None
+        pipeline = parse_pipeline(text)
+        commands_argv = [c.argv for c in pipeline if c.argv]
+        redirects = [(r.op, r.target) for c in pipeline for r in c.redirects
+                     if r.op not in (">&", "<&", "<<<")]
+        command = redact_text(text, session.rules)
+        launch = [runner.user_shell(), "-c", text]
+
+    activity, inputs, outputs, fragments = _describe(session, commands_argv, command, cwd)
+    shell = text is not None
+    inputs = [(t, "redirect") for op, t in redirects if op in ("<", "<>")] + inputs
+    used = _used_files(repo, inputs, cwd, shell)
+    words = [w for w, _ in inputs] + outputs + [t for _, t in redirects]
+    named = sorted({p for w in words for p in _paths(repo, w, cwd, shell)})
+    activity_id = new_activity_id()
+    before = session.snapshots.take()
+    record: dict[str, Any] = {
+        "id": activity_id,
+        "project": repo.project,
+        "command": command,
+        "shell": text is not None,
+        "cwd": relative_cwd(repo, cwd),
+        "agent": session.agent,
+        "activity": activity,
+        "used": used,
+        "named": named,
+        "prev": recovery.last_snapshot(repo),
+        "before": before.tree,
+        "before_at": before.taken,
+    }
+    if session.message:
+        record["message"] = session.message
+    if fragments:
+        record["fragments"] = fragments
+    record["started"] = now()
+    marker = recovery.start(repo, record, before)
+    outcome = runner.run(launch, cwd, on_start=lambda pid: recovery.started_child(marker, pid))
+    ended_ns = time.time_ns()
+    record["ended"] = now()
+    if outcome.error:
+        print(f"prov: {outcome.error}", file=sys.stderr)
+    after = session.snapshots.take()
+    theirs = _concurrent_changes(repo, record, before, after, ended_ns)
+    if theirs:
+        record["concurrent_changes"] = theirs
+    finish(session, record, before, after, outcome)
+    recovery.done(repo, marker, after.tree)
+    return outcome
+
+
+def _concurrent_changes(repo: Repository, record: dict[str, Any], before: Snapshot,
+                        after: Snapshot, ended_ns: int) -> list[str]:
+    """Changes in this command's snapshots that other commands, running at the same time, made.
+
+    A snapshot sees every change, whoever made it. When other captures ran alongside this one,
+    two signs tell their changes apart: a file they name as an output and this command does
+    not, and a file last written after this command had exited.
+    """
+    others = recovery.others_outputs(repo, record["id"]) - set(record["named"])
+    if recovery.last_snapshot(repo) != record["prev"] or others:
+        changed = repo.git("diff-tree", "-r", "-z", "--name-only", before.tree, after.tree)
+        for path in gitio.split_z(changed):
+            try:
+                if os.lstat(repo.root / path).st_mtime_ns > ended_ns:
+                    others.add(path)
+            except FileNotFoundError:
+                continue
+    return sorted(others)
+
+
+def _describe(session: Session, commands: list[list[str]], command: str, cwd: str
+              ) -> tuple[dict[str, Any], list[tuple[str, str]], list[str], list[dict[str, Any]]]:
+    """Ask the ingestors about each command of the pipeline.
+
+    Ingestors see the redacted words: a secret never reaches a record, and a secret is never
+    the name of an input file, so nothing is lost for finding used files.
+    """
+    activity: dict[str, Any] = {}
+    inputs: list[tuple[str, str]] = []
+    outputs: list[str] = []
+    fragments: list[dict[str, Any]] = []
+    for index, words in enumerate(commands):
+        context = {"argv": redact_argv(words, session.rules), "command": command, "cwd": cwd}
+        for fragment in ingestors.before(context):
+            if index == 0:
+                activity.update(fragment.get("activity", {}))
+            inputs += [(word, "argument") for word in fragment.get("inputs", [])]
+            outputs += fragment.get("outputs", [])
+            if fragment.get("extra"):
+                fragments.append(fragment["extra"])
+        if index > 0 and activity.get("utility"):
+            activity.setdefault("pipeline", [activity["utility"]])
+            activity["pipeline"].append(os.path.basename(words[0]))
+    return activity, inputs, outputs, fragments
+
+
+def finish(session: Session, record: dict[str, Any], before: Snapshot, after: Snapshot,
+           outcome: runner.Outcome | None) -> str:
+    """Complete the record with how the command ended and make it durable."""
+    record["after"] = after.tree
+    record["after_at"] = after.taken
+    large = {**before.large, **after.large}
+    if large:
+        record["large"] = {p: {"sha256": f.sha256, "size": f.size, "pointer": f.pointer}
+                           for p, f in sorted(large.items())}
+    if outcome is None:
+        record["status"] = "interrupted"
+    else:
+        record["exit_code"] = outcome.exit_code
+        if outcome.signal is not None:
+            record["signal"] = outcome.signal
+        record["status"] = (
+            "ok" if outcome.exit_code == 0
+            else "not-found" if outcome.exit_code == 127 and outcome.error
+            else "failed"
+        )
+    return session.journal.append(record)
+
+
+def _paths(repo: Repository, word: str, cwd: str, shell: bool) -> list[str]:
+    """The repository paths a command word names (a shell word may be a glob or use ~, $X)."""
+    if not word or (word.startswith("-") and word != "-"):
+        return []
+    candidates = [word]
+    if shell:
+        word = os.path.expandvars(os.path.expanduser(word))
+        candidates = [word]
+        if GLOB_CHARS & set(word):
+            candidates = sorted(glob.glob(word, root_dir=cwd)) or [word]
+    return [rel for c in candidates if (rel := repo.relpath(c, cwd)) is not None]
+
+
+def _used_files(repo: Repository, inputs: list[tuple[str, str]], cwd: str, shell: bool
+                ) -> list[dict[str, str]]:
+    """Words that name existing files of the repository, as repository paths."""
+    used: dict[str, str] = {}
+    for word, role in inputs:
+        for path in _paths(repo, word, cwd, shell):
+            if os.path.isfile(repo.root / path):
+                used.setdefault(path, role)
+    return [{"path": path, "role": role} for path, role in used.items()]
+
+
+def relative_cwd(repo: Repository, cwd: str) -> str:
+    rel = os.path.relpath(cwd, repo.root)
+    return "." if rel == "." else Path(rel).as_posix()

@@ -1,0 +1,253 @@
+"""Git plumbing: every git process provgraph starts goes through here.
+
+provgraph keeps its versions and its journal in the repository's own object store, so it
+needs only a handful of plumbing commands. They run as short subprocesses (about 1.5 ms each)
+instead of through a git library: the capture path cannot afford a heavy import, and git
+itself is the authority on its formats, locks and ignore rules.
+
+Small objects (journal records, their trees and commits, large-file pointers) are written
+here directly as loose objects, fsync'd, which costs no process at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Durability for everything provgraph writes: objects and refs reach the disk before a
+#: command returns; loose objects are fsync'd in one batch.
+FSYNC_CONFIG = ("-c", "core.fsync=committed,index", "-c", "core.fsyncMethod=batch")
+
+
+class GitError(RuntimeError):
+    """A git command failed; the message is one line a user can act on."""
+
+
+def run(
+    args: list[str],
+    cwd: str | Path,
+    *,
+    env: dict[str, str] | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+) -> bytes:
+    """Run `git ARGS` and return its stdout; raise GitError with git's own first line."""
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, env=env, input=input, capture_output=True
+        )
+    except FileNotFoundError as exc:
+        raise GitError("git is not installed or not on PATH") from exc
+    if check and proc.returncode != 0:
+        raise GitError(first_line(proc.stderr) or f"git {args[0]} failed ({proc.returncode})")
+    return proc.stdout
+
+
+def first_line(stderr: bytes) -> str:
+    """The most useful line of git's error output (git prefixes it with fatal:/error:)."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line.split(":", 1)[1].strip()
+    return next((line for line in lines if line), "")
+
+
+def split_z(data: bytes) -> list[str]:
+    """Split NUL-terminated git output into paths (undecodable bytes survive round trips)."""
+    return [os.fsdecode(item) for item in data.split(b"\0") if item]
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str  # "100644", "100755", "120000", "40000", "160000"
+    name: str
+    oid: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of `git diff-tree -r`: a path whose content differs between two trees."""
+
+    path: str
+    status: str  # A, D, M or T
+    old_oid: str | None
+    new_oid: str | None
+    old_mode: str
+    new_mode: str
+
+
+class ObjectStore:
+    """Writes loose objects straight into `.git/objects`, as git itself would.
+
+    Why not `git hash-object -w`: three of these per capture would cost three processes on
+    the hot path, while the format is four lines of zlib and a hash.
+    """
+
+    def __init__(self, objects_dir: Path, algorithm: str = "sha1"):
+        self.objects_dir = objects_dir
+        self.algorithm = algorithm
+        self.null_oid = "0" * hashlib.new(algorithm).digest_size * 2
+
+    def hash(self, kind: str, data: bytes) -> str:
+        header = f"{kind} {len(data)}\0".encode()
+        return hashlib.new(self.algorithm, header + data).hexdigest()
+
+    def write(self, kind: str, data: bytes) -> str:
+        """Store one object durably and return its id; an existing object is left alone."""
+        header = f"{kind} {len(data)}\0".encode()
+        oid = hashlib.new(self.algorithm, header + data).hexdigest()
+        folder = self.objects_dir / oid[:2]
+        target = folder / oid[2:]
+        if target.exists():
+            return oid
+        folder.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
+        try:
+            os.write(fd, zlib.compress(header + data, 1))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, target)
+        fsync_dir(folder)
+        return oid
+
+    def write_tree(self, entries: Iterable[TreeEntry]) -> str:
+        """Write a tree; entries are sorted the way git sorts them (directories as 'name/')."""
+
+        def key(entry: TreeEntry) -> bytes:
+            name = os.fsencode(entry.name)
+            return name + b"/" if entry.mode == "40000" else name
+
+        body = b"".join(
+            entry.mode.encode() + b" " + os.fsencode(entry.name) + b"\0" + bytes.fromhex(entry.oid)
+            for entry in sorted(entries, key=key)
+        )
+        return self.write("tree", body)
+
+    def write_commit(
+        self, tree: str, parents: list[str], ident: str, when: str, message: str
+    ) -> str:
+        """Write a commit; `ident` is 'Name <email>', `when` is '<unix seconds> +0000'."""
+        lines = [f"tree {tree}"]
+        lines += [f"parent {parent}" for parent in parents]
+        lines += [f"author {ident} {when}", f"committer {ident} {when}", "", message]
+        return self.write("commit", ("\n".join(lines) + "\n").encode())
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+    """Replace `path` with `data` so readers see the old or the new content, never half."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.write(fd, data)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def parse_diff_tree_stdin(data: bytes, hexlen: int) -> Iterator[tuple[str, str, list[Change]]]:
+    """Parse `git diff-tree -r -z --stdin` output fed with '<tree> <tree>' lines.
+
+    git echoes each input line, then prints that pair's changes; we yield (old, new, changes).
+    """
+    header_len = 2 * hexlen + 2  # "<oid> <oid>\n"
+    pos, end = 0, len(data)
+    current: tuple[str, str, list[Change]] | None = None
+    while pos < end:
+        if data[pos : pos + 1] == b":":
+            meta_end = data.index(b"\0", pos)
+            path_end = data.index(b"\0", meta_end + 1)
+            old_mode, new_mode, old_oid, new_oid, status = data[pos + 1 : meta_end].decode().split()
+            path = os.fsdecode(data[meta_end + 1 : path_end])
+            null = "0" * hexlen
+            assert current is not None
+            current[2].append(
+                Change(
+                    path,
+                    status[0],
+                    None if old_oid == null else old_oid,
+                    None if new_oid == null else new_oid,
+                    old_mode,
+                    new_mode,
+                )
+            )
+            pos = path_end + 1
+        else:
+            if current is not None:
+                yield current
+            old, new = data[pos : pos + header_len - 1].decode().split()
+            current = (old, new, [])
+            pos += header_len
+    if current is not None:
+        yield current
+
+
+class CatFile:
+    """One long-lived `git cat-file --batch` process for reading many objects cheaply."""
+
+    def __init__(self, cwd: str | Path):
+        self.proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def read(self, name: str) -> tuple[str, str, bytes] | None:
+        """Return (oid, type, content) of an object name such as '<commit>:record.json'."""
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(os.fsencode(name) + b"\n")
+        self.proc.stdin.flush()
+        header = self.proc.stdout.readline().decode().split()
+        if len(header) < 3 or header[1] == "missing":
+            return None
+        oid, kind, size = header[0], header[1], int(header[2])
+        content = self.proc.stdout.read(size)
+        self.proc.stdout.read(1)  # the newline after the content
+        return oid, kind, content
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait()
+
+    def __enter__(self) -> CatFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def batch_check(cwd: str | Path, names: list[str]) -> dict[str, tuple[str, str, int] | None]:
+    """Resolve many object names at once to (oid, type, size), None when missing."""
+    if not names:
+        return {}
+    out = run(
+        ["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"],
+        cwd,
+        input=b"".join(os.fsencode(name) + b"\n" for name in names),
+    )
+    result: dict[str, tuple[str, str, int] | None] = {}
+    for name, line in zip(names, out.decode().splitlines(), strict=True):
+        parts = line.split()
+        result[name] = None if parts[-1] == "missing" else (parts[0], parts[1], int(parts[2]))
+    return result

@@ -1,0 +1,95 @@
+"""The PROV graph provgraph builds: W3C PROV's words for nodes and edges.
+
+Nodes are `Entity` (one version of one file), `Activity` (one command run) and `Agent` (a
+person). Edges keep PROV's names and directions: (Activity)-[used]->(Entity),
+(Entity)-[wasGeneratedBy]->(Activity), (Activity)-[wasAssociatedWith]->(Agent),
+(Entity)-[wasAttributedTo]->(Agent), (Entity)-[wasDerivedFrom]->(Entity).
+
+Property values are scalars or homogeneous lists of scalars (what Neo4j can hold); nested data
+from ingestors is flattened to dotted keys (`caffe.test.accuracy`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+ENTITY, ACTIVITY, AGENT = "Entity", "Activity", "Agent"
+LABELS = (ENTITY, ACTIVITY, AGENT)
+
+USED = "used"
+WAS_GENERATED_BY = "wasGeneratedBy"
+WAS_ASSOCIATED_WITH = "wasAssociatedWith"
+WAS_ATTRIBUTED_TO = "wasAttributedTo"
+WAS_DERIVED_FROM = "wasDerivedFrom"
+EDGE_TYPES = (USED, WAS_GENERATED_BY, WAS_ASSOCIATED_WITH, WAS_ATTRIBUTED_TO, WAS_DERIVED_FROM)
+
+
+@dataclass
+class Node:
+    id: str
+    label: str
+    properties: dict[str, Any] = field(default_factory=dict)  # includes name and project
+
+    @property
+    def name(self) -> str:
+        return self.properties.get("name", self.id)
+
+
+@dataclass
+class Edge:
+    type: str
+    source: str
+    target: str
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.type, self.source, self.target)
+
+
+def _short_hash(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def entity_id(project: str, path: str, digest: str, origin: str) -> str:
+    """Stable across rebuilds and clones: what the version is, and what made it.
+
+    `origin` is the generating activity's id, or for a version provgraph did not see being made,
+    the id of the version it replaced ("" for the first one seen). The same content coming
+    back later is thus a new version, never a cycle.
+    """
+    return "ent-" + _short_hash(project, path, digest, origin)
+
+
+def agent_id(project: str, name: str, email: str) -> str:
+    return "agt-" + _short_hash(project, email.lower() or name)
+
+
+def flatten(properties: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts become dotted keys; lists stay lists when their items are all scalars of one
+    type, and become JSON text otherwise; None values are dropped (Neo4j has no null property).
+    """
+    flat: dict[str, Any] = {}
+    for key, value in properties.items():
+        name = f"{prefix}{key}"
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = _homogeneous(list(value))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _homogeneous(values: list[Any]) -> Any:
+    kinds = {type(v) for v in values}
+    if kinds <= {int, float} and kinds:
+        return [float(v) for v in values] if float in kinds else values
+    if len(kinds) <= 1 and kinds <= {str, bool, int, float}:
+        return values
+    return json.dumps(values)

@@ -1,0 +1,155 @@
+"""Running markers: what lets the next `prov` finish the record of a `prov` that was killed.
+
+Before a command starts, its half-made record (with the before-snapshot) is written durably
+to `.git/prov/running/<activity>.json`. A normal capture removes it after the journal has the
+full record. A marker whose `prov` and command are both gone belongs to an interrupted
+capture: the next `prov` takes an after-snapshot and records the activity as interrupted, so
+the files it changed are not lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provgraph import gitio
+from provgraph.repo import Repository
+from provgraph.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class Marker:
+    path: Path
+    record: dict[str, Any]
+
+
+def _proc_stat(pid: int) -> list[bytes] | None:
+    """Fields of /proc/PID/stat after the command name (Linux; None elsewhere or if gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of `pid` (to tell a live process from a reused pid)."""
+    fields = _proc_stat(pid)
+    return fields[19].decode() if fields and len(fields) > 19 else None
+
+
+def _alive(pid: int | None, start: str | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    fields = _proc_stat(pid)
+    if fields is None:
+        return True  # no /proc: trust kill(0)
+    if fields[0] in (b"Z", b"X"):
+        return False  # exited, waiting for a parent that may never reap it
+    return start is None or fields[19].decode() == start
+
+
+def start(repo: Repository, record: dict[str, Any], before: Snapshot) -> Marker:
+    pid = os.getpid()
+    marker = Marker(
+        repo.prov_dir / "running" / f"{record['id']}.json",
+        {
+            "record": record,
+            "large": {p: vars(f) for p, f in before.large.items()},
+            "pid": pid,
+            "pid_start": _process_start(pid),
+        },
+    )
+    gitio.write_file_atomic(marker.path, json.dumps(marker.record).encode())
+    return marker
+
+
+def started_child(marker: Marker, child_pid: int) -> None:
+    """Note the command's pid: a killed `prov` may leave its command running."""
+    marker.record["child"] = child_pid
+    marker.record["child_start"] = _process_start(child_pid)
+    gitio.write_file_atomic(marker.path, json.dumps(marker.record).encode(), durable=False)
+
+
+def done(repo: Repository, marker: Marker, after_tree: str) -> None:
+    """The record is in the journal: forget the marker, remember the latest snapshot."""
+    set_last_snapshot(repo, after_tree)
+    marker.path.unlink(missing_ok=True)
+
+
+def abandoned(repo: Repository) -> list[Marker]:
+    """Markers of captures whose `prov` and command have both ended without a record."""
+    found = []
+    folder = repo.prov_dir / "running"
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return []
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        path = folder / name
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if _alive(data.get("pid"), data.get("pid_start")):
+            continue
+        if _alive(data.get("child"), data.get("child_start")):
+            continue
+        found.append(Marker(path, data))
+    return found
+
+
+def others_outputs(repo: Repository, activity: str) -> set[str]:
+    """Paths that captures running right now name but did not find (their likely outputs).
+
+    A snapshot shows everything that changed, including what a concurrent command wrote;
+    this is what lets each command keep only its own outputs.
+    """
+    found: set[str] = set()
+    folder = repo.prov_dir / "running"
+    for path in folder.glob("*.json"):
+        if path.stem == activity:
+            continue
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        record = data.get("record", {})
+        used = {u["path"] for u in record.get("used", [])}
+        found.update(p for p in record.get("named", []) if p not in used)
+    return found
+
+
+def pending(repo: Repository) -> list[dict[str, Any]]:
+    """Every capture now in flight or abandoned (for `prov status`)."""
+    folder = repo.prov_dir / "running"
+    records = []
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        try:
+            records.append(json.loads(path.read_bytes()))
+        except (OSError, ValueError):
+            continue
+    return records
+
+
+def last_snapshot(repo: Repository) -> str | None:
+    """The latest after-snapshot recorded here: changes since then were made outside prov."""
+    try:
+        return (repo.prov_dir / "last-snapshot").read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def set_last_snapshot(repo: Repository, tree: str) -> None:
+    gitio.write_file_atomic(repo.prov_dir / "last-snapshot", tree.encode(), durable=False)

@@ -1,0 +1,265 @@
+"""From journal records to PROV nodes and edges: the one place the graph's meaning is decided.
+
+Records are replayed in the order their activities ended. For each path the replay keeps the
+current version; every record then reads as a story:
+
+1. Changes between the previous snapshot and this before-snapshot were made outside provgraph
+   (an editor, a command without the prefix): each is a new version, `wasDerivedFrom` the one
+   it replaced with `missing: true`, and no activity.
+2. The files the command used are the versions in its before-snapshot.
+3. Each file that differs between before and after is a new version `wasGeneratedBy` the
+   activity, `wasAttributedTo` its agent and `wasDerivedFrom` the version it replaced.
+   Outputs are never linked to inputs by `wasDerivedFrom`: `used`/`wasGeneratedBy` says it.
+
+Versions nobody used or changed are not materialized, so a 10,000-file repository does not
+become 10,000 entities on its first capture. The replay is deterministic, so ids and version
+numbers come out the same on every rebuild.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from provgraph.gitio import Change
+from provgraph.model import (
+    ACTIVITY,
+    AGENT,
+    ENTITY,
+    USED,
+    WAS_ASSOCIATED_WITH,
+    WAS_ATTRIBUTED_TO,
+    WAS_DERIVED_FROM,
+    WAS_GENERATED_BY,
+    Edge,
+    Node,
+    agent_id,
+    entity_id,
+    flatten,
+)
+
+
+@dataclass(frozen=True)
+class PathState:
+    """Where a path stands after the records replayed so far."""
+
+    entity: str | None  # current version's id; None once deleted
+    oid: str | None  # git object of the current version (a pointer blob for large files)
+    version: int  # highest version number given to this path
+    generated_by: str | None = None
+    started: str | None = None  # of the generating activity
+    ended: str | None = None
+    observed: str | None = None  # for versions no activity made: when a snapshot first showed it
+    replaced: str | None = None  # the version it replaced, for such versions
+
+
+@dataclass
+class Resolved:
+    """A journal record with what git knows about it: the diffs and blob sizes."""
+
+    record: dict[str, Any]
+    external: list[Change]  # previous snapshot -> before
+    changes: list[Change]  # before -> after
+    used: list[tuple[str, str, str]]  # (path, oid in before, role)
+    sizes: dict[str, int]  # oid -> size in bytes
+
+
+@dataclass
+class Replay:
+    project: str
+    state: dict[str, PathState] = field(default_factory=dict)
+    sequence: int = 0  # activities replayed so far (the #n of activity names)
+    touched: set[str] = field(default_factory=set)  # paths whose state changed
+
+    def apply(self, item: Resolved) -> tuple[list[Node], list[Edge]]:
+        self.nodes: list[Node] = []
+        self.edges: list[Edge] = []
+        record = self.record = item.record
+        self.large = {info["pointer"]: info for info in record.get("large", {}).values()}
+        self.sizes = item.sizes
+        self.sequence += 1
+        agent = self._agent(record.get("agent") or {})
+        for change in item.external:
+            self._external(change)
+        activity = record["id"]
+        for path, oid, role in item.used:
+            self._edge(USED, activity, self._current(path, oid), {"role": role})
+        deleted = []
+        for change in item.changes:
+            if change.new_oid is None:
+                deleted.append(change.path)
+                self._delete(change.path)
+            else:
+                self._generated(change, record, agent)
+        self._activity(record, agent, deleted)
+        return self.nodes, self.edges
+
+    # -- nodes -------------------------------------------------------------------------
+
+    def _agent(self, agent: dict[str, str]) -> str | None:
+        name, email = agent.get("name", ""), agent.get("email", "")
+        if not (name or email):
+            return None
+        node_id = agent_id(self.project, name, email)
+        props = {"name": name or email, "email": email, "project": self.project}
+        self.nodes.append(Node(node_id, AGENT, flatten(props)))
+        return node_id
+
+    def _activity(self, record: dict[str, Any], agent: str | None, deleted: list[str]) -> None:
+        props: dict[str, Any] = dict(record.get("activity", {}))
+        utility = props.get("utility") or (record.get("command", "").split() or ["?"])[0]
+        label = " ".join(p for p in (utility, props.get("subcommand")) if p)
+        props.update(
+            name=f"{label} #{self.sequence}",
+            project=self.project,
+            command=record.get("command", ""),
+            utility=utility,
+            cwd=record.get("cwd", "."),
+            started=record.get("started"),
+            ended=record.get("ended"),
+            exit_code=record.get("exit_code"),
+            signal=record.get("signal"),
+            status=record.get("status"),
+            shell=record.get("shell", False),
+            message=record.get("message"),
+            deleted=deleted or None,
+        )
+        self.nodes.append(Node(record["id"], ACTIVITY, flatten(props)))
+        if agent:
+            self._edge(WAS_ASSOCIATED_WITH, record["id"], agent)
+
+    def _entity(self, path: str, oid: str, origin: str, previous: PathState | None,
+                **state: Any) -> str:
+        """Create the next version of `path` with content `oid` and make it current."""
+        info = self.large.get(oid)
+        digest = f"sha256:{info['sha256']}" if info else oid
+        size = info["size"] if info else self.sizes.get(oid)
+        node_id = entity_id(self.project, path, digest, origin)
+        version = (previous.version if previous else 0) + 1
+        props = {
+            "name": f"{path}@v{version}",
+            "project": self.project,
+            "path": path,
+            "version": version,
+            "digest": digest,
+            "size": size,
+            "large": True if info else None,
+        }
+        self.nodes.append(Node(node_id, ENTITY, flatten(props)))
+        self.state[path] = PathState(node_id, oid, version, **state)
+        self.touched.add(path)
+        return node_id
+
+    def _current(self, path: str, oid: str) -> str:
+        """The version of `path` with content `oid`, made current if it was not.
+
+        A mismatch means the file changed where provgraph could not see it: the new version
+        is derived from the previous one with `missing: true`.
+        """
+        previous = self.state.get(path)
+        if previous and previous.entity and previous.oid == oid:
+            return previous.entity
+        replaced = previous.entity if previous else None
+        node_id = self._entity(path, oid, replaced or "", previous,
+                               observed=_snapshot_time(self.record), replaced=replaced)
+        if replaced:
+            self._edge(WAS_DERIVED_FROM, node_id, replaced, {"missing": True})
+        return node_id
+
+    # -- steps -------------------------------------------------------------------------
+
+    def _external(self, change: Change) -> None:
+        if change.new_oid is None:
+            self._delete(change.path)
+            return
+        previous = self.state.get(change.path)
+        if previous is None and change.old_oid is not None:
+            self._current(change.path, change.old_oid)  # the version before the edit
+        self._current(change.path, change.new_oid)
+
+    def _delete(self, path: str) -> None:
+        previous = self.state.get(path)
+        if previous is not None:
+            self.state[path] = replace(previous, entity=None, oid=None, generated_by=None,
+                                       observed=None, replaced=None)
+            self.touched.add(path)
+
+    def _generated(self, change: Change, record: dict[str, Any], agent: str | None) -> None:
+        if change.old_oid == change.new_oid:
+            return  # only the mode changed: same content, same version
+        if change.path in record.get("concurrent_changes", ()):
+            return  # made by a command running at the same time: that one records it
+        activity = record["id"]
+        previous = self.state.get(change.path)
+        if previous and previous.entity and previous.oid == change.new_oid:
+            if _made_meanwhile(previous, record):
+                return  # a command running after this one began made this very content
+            if _seen_while_running(previous, record):
+                self._claim(previous, change.path, record, agent)
+                return
+        replaced = self._current(change.path, change.old_oid) if change.old_oid else None
+        previous = self.state.get(change.path)
+        node_id = self._entity(
+            change.path,
+            change.new_oid,
+            activity,
+            previous,
+            generated_by=activity,
+            started=record.get("started"),
+            ended=record.get("ended"),
+        )
+        self._edge(WAS_GENERATED_BY, node_id, activity)
+        if agent:
+            self._edge(WAS_ATTRIBUTED_TO, node_id, agent)
+        if replaced:
+            self._edge(WAS_DERIVED_FROM, node_id, replaced)
+
+    def _claim(self, previous: PathState, path: str, record: dict[str, Any],
+               agent: str | None) -> None:
+        """A snapshot taken while this activity ran showed its output early, as if made outside
+        provgraph: the version is this activity's after all."""
+        assert previous.entity
+        self._edge(WAS_GENERATED_BY, previous.entity, record["id"])
+        if agent:
+            self._edge(WAS_ATTRIBUTED_TO, previous.entity, agent)
+        if previous.replaced:  # rewrites the edge: the change is no longer a missing one
+            self._edge(WAS_DERIVED_FROM, previous.entity, previous.replaced)
+        self.state[path] = replace(previous, generated_by=record["id"],
+                                   started=record.get("started"), ended=record.get("ended"),
+                                   observed=None, replaced=None)
+        self.touched.add(path)
+
+    def _edge(self, kind: str, source: str, target: str,
+              properties: dict[str, Any] | None = None) -> None:
+        self.edges.append(Edge(kind, source, target, properties or {}))
+
+
+def _snapshot_time(record: dict[str, Any]) -> str:
+    """When the record's before-snapshot was taken (older records: when it started)."""
+    return record.get("before_at") or record.get("started") or ""
+
+
+def _made_meanwhile(previous: PathState, record: dict[str, Any]) -> bool:
+    """The content was generated by an activity still running when this one's before-snapshot
+    was taken (which did not have it yet): the other activity made it."""
+    return bool(previous.generated_by and previous.ended
+                and previous.ended >= _snapshot_time(record))
+
+
+def _seen_while_running(previous: PathState, record: dict[str, Any]) -> bool:
+    if previous.generated_by or not previous.observed:
+        return False
+    return (record.get("started") or "") <= previous.observed <= (record.get("ended") or "")
+
+
+def replay_all(project: str, items: Iterable[Resolved]) -> tuple[list[Node], list[Edge]]:
+    """Replay from nothing (what tests and a rebuild do)."""
+    replay = Replay(project)
+    nodes: list[Node] = []
+    edges: list[Edge] = []
+    for item in items:
+        n, e = replay.apply(item)
+        nodes += n
+        edges += e
+    return nodes, edges

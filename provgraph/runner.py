@@ -1,0 +1,108 @@
+"""Run one command exactly as the shell would: same streams, same TTY, same exit status.
+
+The child inherits stdin, stdout and stderr (no pipes), so interactive programs, colours and
+progress bars behave as without provgraph. While it runs, provgraph catches the signals a user
+or a supervisor sends (the child gets them too) and reports how the child ended; the caller
+records the activity first and only then exits the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+#: Signals passed on to the child when they were sent to provgraph alone.
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+             signal.SIGUSR1, signal.SIGUSR2)
+
+#: Shells that understand the POSIX `sh -c` syntax a command string was written in.
+POSIX_SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int  # as a shell reports it: 128+N when killed by signal N, 127 not found
+    signal: int | None = None  # the signal that killed the command, if any
+    error: str | None = None  # why it could not start (already shaped as one line)
+
+
+def user_shell() -> str:
+    """The user's shell when it speaks POSIX sh syntax, otherwise /bin/sh."""
+    shell = os.environ.get("SHELL", "")
+    return shell if os.path.basename(shell) in POSIX_SHELLS and os.path.exists(shell) else "/bin/sh"
+
+
+def _in_terminal_foreground() -> bool:
+    """Whether a Ctrl-C from the terminal reaches the child by itself (same process group)."""
+    try:
+        return os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+@contextmanager
+def _signals_passed_to(get_child: Callable[[], subprocess.Popen | None]) -> Iterator[list[int]]:
+    """While the child runs, provgraph must not die of the user's signals: it catches them,
+    forwards those the child did not get itself, and lets the child decide how to end."""
+    received: list[int] = []
+    terminal = _in_terminal_foreground()
+
+    def handler(signum: int, _frame: object) -> None:
+        received.append(signum)
+        child = get_child()
+        tty_delivered = terminal and signum in (signal.SIGINT, signal.SIGQUIT)
+        if child is not None and child.poll() is None and not tty_delivered:
+            with suppress(ProcessLookupError):
+                child.send_signal(signum)
+
+    # A Python-level handler (unlike SIG_IGN) is reset to the default in the child at exec,
+    # so the child sees every signal exactly as it would without provgraph.
+    previous = {sig: signal.signal(sig, handler) for sig in FORWARDED}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run(argv: list[str], cwd: str, env: dict[str, str] | None = None,
+        on_start: Callable[[int], None] | None = None) -> Outcome:
+    """Run argv (already split; a shell string arrives as [shell, '-c', text])."""
+    child: subprocess.Popen | None = None
+    with _signals_passed_to(lambda: child) as received:
+        try:
+            child = subprocess.Popen(argv, cwd=cwd, env=env)
+        except FileNotFoundError:
+            return Outcome(127, error=f"{argv[0]}: command not found")
+        except PermissionError:
+            return Outcome(126, error=f"{argv[0]}: permission denied")
+        except OSError as exc:
+            return Outcome(126, error=f"{argv[0]}: {exc.strerror or exc}")
+        if on_start is not None:
+            on_start(child.pid)
+        while True:
+            try:
+                code = child.wait()
+                break
+            except InterruptedError:  # pragma: no cover - wait() retries on EINTR itself
+                continue
+    del received
+    if code < 0:
+        return Outcome(128 - code, signal=-code)
+    return Outcome(code)
+
+
+def exit_like(outcome: Outcome) -> int:
+    """Leave the way the command left: killed by its signal, or with its exit status.
+
+    A shell running `prov CMD` then sees exactly what it would have seen for CMD (bash prints
+    nothing and stops a script on Ctrl-C only when the process died of SIGINT).
+    """
+    if outcome.signal is not None and outcome.signal not in (signal.SIGKILL, signal.SIGSTOP):
+        signal.signal(outcome.signal, signal.SIG_DFL)
+        os.kill(os.getpid(), outcome.signal)
+    return outcome.exit_code

@@ -1,0 +1,287 @@
+"""The embedded index: the PROV graph in DuckDB, at `.git/prov/index.duckdb`, no server needed.
+
+Tables (documented for `prov sql`):
+
+- `nodes(id, label, project, name, properties JSON)`: label is Entity, Activity or Agent;
+  `properties` holds every property (path, version, digest, size; command, utility, options,
+  operands, exit_code, started, ended, cwd; name, email; ingestor keys such as caffe.base_lr).
+- `edges(type, source, target, project, properties JSON)`: PROV relations in PROV's direction,
+  e.g. type 'used' runs from an Activity to an Entity.
+- Views `entities`, `activities`, `agents` lift the common properties into columns.
+- `paths` and `meta` are the replay's bookkeeping (current version per path, journal tips).
+
+DuckDB lets one process write at a time; opening waits and retries instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from provgraph.model import Edge, Node
+from provgraph.replay import PathState
+from provgraph.repo import ProvError
+
+SCHEMA_VERSION = 2  # bump on any change below: an older index is rebuilt from the journal
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS nodes (
+    id VARCHAR PRIMARY KEY,
+    label VARCHAR NOT NULL,
+    project VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    properties JSON NOT NULL
+);
+CREATE TABLE IF NOT EXISTS edges (
+    type VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    target VARCHAR NOT NULL,
+    project VARCHAR NOT NULL,
+    properties JSON NOT NULL,
+    PRIMARY KEY (type, source, target)
+);
+CREATE TABLE IF NOT EXISTS paths (
+    path VARCHAR PRIMARY KEY,
+    entity VARCHAR,
+    oid VARCHAR,
+    version INTEGER NOT NULL,
+    generated_by VARCHAR,
+    started VARCHAR,
+    ended VARCHAR,
+    observed VARCHAR,
+    replaced VARCHAR
+);
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value JSON);
+CREATE OR REPLACE VIEW entities AS
+    SELECT id, name, project, properties->>'path' AS path,
+           CAST(properties->>'version' AS INTEGER) AS version,
+           properties->>'digest' AS digest, CAST(properties->>'size' AS BIGINT) AS size,
+           properties
+    FROM nodes WHERE label = 'Entity';
+CREATE OR REPLACE VIEW activities AS
+    SELECT id, name, project, properties->>'command' AS command,
+           properties->>'utility' AS utility,
+           CAST(properties->>'exit_code' AS INTEGER) AS exit_code,
+           CAST(properties->>'started' AS TIMESTAMPTZ) AS started,
+           CAST(properties->>'ended' AS TIMESTAMPTZ) AS ended,
+           properties->>'cwd' AS cwd, properties
+    FROM nodes WHERE label = 'Activity';
+CREATE OR REPLACE VIEW agents AS
+    SELECT id, name, project, properties->>'email' AS email, properties
+    FROM nodes WHERE label = 'Agent';
+"""
+
+_NODE_COLUMNS = "{'id': 'VARCHAR', 'label': 'VARCHAR', 'project': 'VARCHAR', 'name': 'VARCHAR', " \
+    "'properties': 'JSON'}"
+_EDGE_COLUMNS = "{'type': 'VARCHAR', 'source': 'VARCHAR', 'target': 'VARCHAR', " \
+    "'project': 'VARCHAR', 'properties': 'JSON'}"
+
+
+def connect(path: Path, read_only: bool, timeout: float = 120.0) -> duckdb.DuckDBPyConnection:
+    """Open the database, waiting while another process holds it (DuckDB allows one writer)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                reason = str(exc).splitlines()[0]
+                raise ProvError(f"cannot open the index {path}: {reason}") from None
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 0.2)
+
+
+class EmbeddedStore:
+    """The graph in DuckDB. Reading methods are what the queries use; writing is the indexer's."""
+
+    def __init__(self, path: Path, read_only: bool = False):
+        self.path = path
+        self.read_only = read_only
+        self.db = connect(path, read_only)
+        if not read_only:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """An index of another schema version is dropped: the journal rebuilds it."""
+        tables = {r[0] for r in self.db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+        ).fetchall()}
+        if "meta" in tables and self.meta("schema_version") != SCHEMA_VERSION:
+            for view in ("entities", "activities", "agents"):
+                self.db.execute(f"DROP VIEW IF EXISTS {view}")
+            for table in ("nodes", "edges", "paths", "meta"):
+                self.db.execute(f"DROP TABLE IF EXISTS {table}")
+        self.db.execute(SCHEMA)
+        self.set_meta("schema_version", SCHEMA_VERSION)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> EmbeddedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.begin()
+        try:
+            yield
+        except BaseException:
+            self.db.rollback()
+            raise
+        self.db.commit()
+
+    def reset(self) -> None:
+        for table in ("nodes", "edges", "paths", "meta"):
+            self.db.execute(f"DELETE FROM {table}")
+        self.set_meta("schema_version", SCHEMA_VERSION)
+
+    def write(self, nodes: Iterable[Node], edges: Iterable[Edge]) -> None:
+        """Upsert a batch (by id for nodes, by type/source/target for edges)."""
+        node_rows = {
+            n.id: {"id": n.id, "label": n.label, "project": n.properties.get("project", ""),
+                   "name": n.properties.get("name", n.id), "properties": n.properties}
+            for n in nodes
+        }
+        edge_rows = {
+            e.key: {"type": e.type, "source": e.source, "target": e.target,
+                    "project": e.properties.get("project", ""), "properties": e.properties}
+            for e in edges
+        }
+        self._load("nodes", "id, label, project, name, properties", _NODE_COLUMNS,
+                   node_rows.values())
+        self._load("edges", "type, source, target, project, properties", _EDGE_COLUMNS,
+                   edge_rows.values())
+
+    def _load(self, table: str, columns: str, types: str, rows: Iterable[dict]) -> None:
+        """Bulk upsert through a newline-delimited JSON file (much faster than executemany)."""
+        fd, tmp = tempfile.mkstemp(suffix=".jsonl", dir=self.path.parent)
+        count = 0
+        with os.fdopen(fd, "w") as handle:
+            for row in rows:
+                handle.write(json.dumps(row))
+                handle.write("\n")
+                count += 1
+        try:
+            if count:
+                self.db.execute(
+                    f"INSERT OR REPLACE INTO {table} SELECT {columns} FROM read_json(?, "
+                    f"format='newline_delimited', columns={types}, maximum_object_size=67108864)",
+                    [tmp],
+                )
+        finally:
+            os.unlink(tmp)
+
+    def load_state(self) -> dict[str, PathState]:
+        rows = self.db.execute(
+            "SELECT path, entity, oid, version, generated_by, started, ended, observed, replaced "
+            "FROM paths"
+        ).fetchall()
+        return {row[0]: PathState(*row[1:]) for row in rows}
+
+    def save_state(self, state: dict[str, PathState], paths: Iterable[str]) -> None:
+        rows = [(p, s.entity, s.oid, s.version, s.generated_by, s.started, s.ended, s.observed,
+                 s.replaced) for p in paths if (s := state.get(p)) is not None]
+        if rows:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO paths VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, json.dumps(value)])
+
+    # -- reading -----------------------------------------------------------------------
+
+    def node(self, node_id: str) -> Node | None:
+        found = self.nodes([node_id])
+        return found.get(node_id)
+
+    def nodes(self, ids: Iterable[str]) -> dict[str, Node]:
+        ids = list(set(ids))
+        if not ids:
+            return {}
+        rows = self.db.execute(
+            "SELECT id, label, properties FROM nodes WHERE id IN (SELECT unnest(?))", [ids]
+        ).fetchall()
+        return {r[0]: Node(r[0], r[1], json.loads(r[2])) for r in rows}
+
+    def edges(self, ids: Iterable[str], direction: str = "out",
+              types: Iterable[str] | None = None) -> list[Edge]:
+        """Edges leaving (`out`), entering (`in`) or touching (`both`) the given nodes."""
+        ids = sorted(set(ids))
+        if not ids:
+            return []
+        where = {
+            "out": "source IN (SELECT unnest($ids))",
+            "in": "target IN (SELECT unnest($ids))",
+            "both": "(source IN (SELECT unnest($ids)) OR target IN (SELECT unnest($ids)))",
+        }[direction]
+        params: dict[str, Any] = {"ids": ids}
+        if types is not None:
+            where += " AND type IN (SELECT unnest($types))"
+            params["types"] = list(types)
+        rows = self.db.execute(
+            f"SELECT type, source, target, properties FROM edges WHERE {where} "
+            "ORDER BY type, source, target", params
+        ).fetchall()
+        return [Edge(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    def entity(self, path: str, version: int | None = None) -> Node | None:
+        """A version of a file by path: the latest when `version` is None."""
+        sql = "SELECT id FROM entities WHERE path = ?"
+        params: list[Any] = [path]
+        if version is not None:
+            sql += " AND version = ?"
+            params.append(version)
+        row = self.db.execute(sql + " ORDER BY version DESC LIMIT 1", params).fetchone()
+        return self.node(row[0]) if row else None
+
+    def activities(self, limit: int | None = None, offset: int = 0) -> list[Node]:
+        """Activities, newest first."""
+        sql = "SELECT id FROM activities ORDER BY ended DESC NULLS LAST, id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        ids = [r[0] for r in self.db.execute(sql).fetchall()]
+        found = self.nodes(ids)
+        return [found[i] for i in ids]
+
+    def all_nodes(self) -> list[Node]:
+        rows = self.db.execute("SELECT id, label, properties FROM nodes ORDER BY label, id")
+        return [Node(r[0], r[1], json.loads(r[2])) for r in rows.fetchall()]
+
+    def all_edges(self) -> list[Edge]:
+        rows = self.db.execute(
+            "SELECT type, source, target, properties FROM edges ORDER BY type, source, target")
+        return [Edge(r[0], r[1], r[2], json.loads(r[3])) for r in rows.fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT label, count(*) FROM nodes GROUP BY label").fetchall()
+        counts = {label: n for label, n in rows}
+        counts["edges"] = self.db.execute("SELECT count(*) FROM edges").fetchone()[0]
+        return counts
+
+    def sql(self, query: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
+        """Run any SQL on the index (read-only connections refuse writes)."""
+        try:
+            result = self.db.execute(query, params or [])
+        except duckdb.Error as exc:
+            raise ProvError(f"SQL: {str(exc).splitlines()[0]}") from None
+        columns = [d[0] for d in result.description or []]
+        return columns, result.fetchall() if result.description else []

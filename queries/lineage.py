@@ -1,0 +1,85 @@
+"""`prov lineage`: where a file version came from (ancestors) or what came of it (descendants).
+
+The walk follows PROV edges level by level, one batched query per level: from an entity to the
+activity that generated it and on to what that activity used; across `wasDerivedFrom` when the
+change was made outside provgraph (`missing: true`, the only link there is), or along every
+revision with `revisions=True`. A node reached twice is expanded once; later mentions are
+marked `seen` so the tree stays as small as the graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provgraph.model import (
+    ACTIVITY,
+    USED,
+    WAS_ASSOCIATED_WITH,
+    WAS_DERIVED_FROM,
+    WAS_GENERATED_BY,
+    Node,
+)
+
+
+@dataclass
+class Step:
+    node: Node
+    relation: str | None = None  # PROV type of the edge from the parent (None at the root)
+    properties: dict[str, Any] = field(default_factory=dict)  # that edge's properties
+    children: list[Step] = field(default_factory=list)
+    seen: bool = False  # expanded elsewhere in the tree
+    agents: list[Node] = field(default_factory=list)  # for activities: who ran it
+
+
+def ancestors(store, start: Node, depth: int | None = None, revisions: bool = False) -> Step:
+    return _walk(store, start, depth, revisions, backwards=True)
+
+
+def descendants(store, start: Node, depth: int | None = None, revisions: bool = False) -> Step:
+    return _walk(store, start, depth, revisions, backwards=False)
+
+
+def _walk(store, start: Node, depth: int | None, revisions: bool, backwards: bool) -> Step:
+    root = Step(start)
+    expanded = {start.id}
+    frontier = [root]
+    level = 0
+    while frontier and (depth is None or level < depth):
+        ids = [step.node.id for step in frontier]
+        if backwards:
+            edges = store.edges(ids, "out", [WAS_GENERATED_BY, USED, WAS_DERIVED_FROM,
+                                             WAS_ASSOCIATED_WITH])
+            links = [(e.source, e.target, e) for e in edges]
+        else:
+            edges = store.edges(ids, "in", [WAS_GENERATED_BY, USED, WAS_DERIVED_FROM])
+            agents = store.edges(ids, "out", [WAS_ASSOCIATED_WITH])
+            links = [(e.target, e.source, e) for e in edges] + [
+                (e.source, e.target, e) for e in agents]
+        nodes = store.nodes(other for _, other, _ in links)
+        by_parent: dict[str, list[tuple[Node, Any]]] = {}
+        for parent, other, edge in links:
+            if edge.type == WAS_DERIVED_FROM and not (revisions or edge.properties.get("missing")):
+                continue
+            if other in nodes:
+                by_parent.setdefault(parent, []).append((nodes[other], edge))
+        next_frontier = []
+        for step in frontier:
+            children = sorted(by_parent.get(step.node.id, []),
+                              key=lambda item: (item[1].type, item[0].name))
+            for node, edge in children:
+                if edge.type == WAS_ASSOCIATED_WITH:
+                    step.agents.append(node)
+                    continue
+                child = Step(node, edge.type, edge.properties, seen=node.id in expanded)
+                step.children.append(child)
+                if not child.seen:
+                    expanded.add(node.id)
+                    next_frontier.append(child)
+        frontier = next_frontier
+        level += 1
+    return root
+
+
+def is_activity(step: Step) -> bool:
+    return step.node.label == ACTIVITY

@@ -1,0 +1,38 @@
+"""`prov log`: what happened, newest first."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from provgraph.model import USED, WAS_ASSOCIATED_WITH, WAS_GENERATED_BY, Node
+
+
+@dataclass
+class LogEntry:
+    activity: Node
+    agents: list[Node] = field(default_factory=list)
+    used: list[Node] = field(default_factory=list)
+    generated: list[Node] = field(default_factory=list)
+
+
+def log(store, limit: int | None = None) -> list[LogEntry]:
+    """Activities newest first, each with its agent and the files it used and generated.
+
+    Four batched queries whatever the number of activities.
+    """
+    activities = store.activities(limit)
+    entries = {a.id: LogEntry(a) for a in activities}
+    outgoing = store.edges(entries, "out", [USED, WAS_ASSOCIATED_WITH])
+    incoming = store.edges(entries, "in", [WAS_GENERATED_BY])
+    related = store.nodes([e.target for e in outgoing] + [e.source for e in incoming])
+    lists: dict[tuple[str, str], list[Node]] = defaultdict(list)
+    for edge in outgoing:
+        lists[(edge.source, edge.type)].append(related[edge.target])
+    for edge in incoming:
+        lists[(edge.target, edge.type)].append(related[edge.source])
+    for activity_id, entry in entries.items():
+        entry.agents = lists[(activity_id, WAS_ASSOCIATED_WITH)]
+        entry.used = sorted(lists[(activity_id, USED)], key=lambda n: n.name)
+        entry.generated = sorted(lists[(activity_id, WAS_GENERATED_BY)], key=lambda n: n.name)
+    return list(entries.values())

@@ -1,0 +1,144 @@
+"""Exit status, streams, TTY and signals behave as without prov, and are recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import PROV
+from graph import Graph
+
+
+@pytest.mark.parametrize("code", [0, 1, 7])
+def test_exit_status_is_the_commands(repo, code):
+    proc = repo.prov("sh", "-c", f"exit {code}")
+    assert proc.returncode == code
+    [activity] = Graph.of(repo).activities()
+    assert activity.properties["exit_code"] == code
+    assert activity.properties["status"] == ("ok" if code == 0 else "failed")
+
+
+def test_a_missing_command_exits_127_and_is_recorded(repo):
+    proc = repo.prov("no-such-command-xyz", "arg")
+    assert proc.returncode == 127
+    assert proc.stderr == "prov: no-such-command-xyz: command not found\n"
+    [activity] = Graph.of(repo).activities()
+    assert activity.properties["exit_code"] == 127
+    assert activity.properties["status"] == "not-found"
+
+
+def test_streams_pass_through_untouched(repo):
+    proc = repo.prov("sh", "-c", "cat; echo to-err >&2; printf 'no newline'", input="from stdin\n")
+    assert proc.stdout == "from stdin\nno newline"
+    assert proc.stderr == "to-err\n"
+
+
+def _wait_for(path, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+TRAP = """\
+import signal, sys, time
+def stop(signum, frame):
+    open("got.txt", "w").write(signal.Signals(signum).name)
+    sys.exit(3)
+signal.signal(signal.SIGTERM, stop)
+open("ready.txt", "w").write("ready")
+time.sleep(60)
+"""
+
+
+def test_sigterm_reaches_the_command_and_the_activity_is_recorded(repo):
+    repo.write("trap.py", TRAP)
+    proc = subprocess.Popen([PROV, sys.executable, "trap.py"], cwd=repo.root, env=repo.env,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for(repo.path("ready.txt"))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 3
+    assert repo.read("got.txt") == "SIGTERM"
+    [activity] = Graph.of(repo).activities()
+    assert activity.properties["exit_code"] == 3
+    assert Graph.of(repo).generated(activity) == ["got.txt@v1", "ready.txt@v1"]
+
+
+def test_ctrl_c_interrupts_the_command_and_prov_dies_the_same_way(repo):
+    script = "open('ready.txt','w').write('r'); import time; time.sleep(60)"
+    # As a terminal does: SIGINT to the whole foreground process group.
+    proc = subprocess.Popen([PROV, sys.executable, "-c", script], cwd=repo.root, env=repo.env,
+                            start_new_session=True, stderr=subprocess.PIPE, text=True)
+    _wait_for(repo.path("ready.txt"))
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=30) == -signal.SIGINT  # what bash reports as 130
+    stderr = proc.stderr.read()
+    assert "KeyboardInterrupt" in stderr  # Python's own report of the interrupted script
+    assert "provgraph" not in stderr  # and nothing from prov
+    [activity] = Graph.of(repo).activities()
+    assert activity.properties["exit_code"] == 130  # Python re-raises SIGINT when it exits
+    assert activity.properties["signal"] == signal.SIGINT
+    bash = subprocess.run(
+        ["bash", "-c", f"{PROV} sh -c 'kill -INT $$'; echo status=$?"],
+        cwd=repo.root, env=repo.env, capture_output=True, text=True)
+    assert "status=130" in bash.stdout
+    second = Graph.of(repo).activities()[-1]
+    assert second.properties["exit_code"] == 130
+    assert second.properties["signal"] == signal.SIGINT
+
+
+def test_a_command_killed_by_a_signal_is_recorded_with_it(repo):
+    proc = repo.prov("sh", "-c", "kill -TERM $$")
+    assert proc.returncode == -signal.SIGTERM
+    [activity] = Graph.of(repo).activities()
+    assert activity.properties["exit_code"] == 128 + signal.SIGTERM
+    assert activity.properties["signal"] == signal.SIGTERM
+
+
+def test_interactive_programs_get_the_terminal(repo):
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: prov on a terminal, as a user types it
+        os.chdir(repo.root)
+        os.execve(PROV, [PROV, sys.executable, "-c",
+                         "import sys; print(sys.stdin.isatty(), sys.stdout.isatty()); "
+                         "print('hi', input('name? '))"], repo.env)
+    output = b""
+    sent = False
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+        if b"name? " in output and not sent:
+            os.write(fd, b"bob\n")
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    text = output.decode().replace("\r\n", "\n")
+    assert "True True" in text
+    assert "hi bob" in text
+
+
+def test_prov_dashdash_runs_a_program_named_like_a_subcommand(repo, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "log").write_text("#!/bin/sh\necho my own log tool > log.out\n")
+    (bin_dir / "log").chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{repo.env['PATH']}"}
+
+    repo.ok("--", "log", env=env)
+
+    assert repo.read("log.out") == "my own log tool\n"
+    [activity] = Graph.of(repo).activities()
+    assert activity.properties["utility"] == "log"
+    assert repo.ok("log", env=env).stdout.startswith("act-")
