@@ -3,7 +3,8 @@
 A private index (`.git/prov/snapshot-index`, first copied from the user's) keeps git's stat
 cache, so a snapshot re-hashes only files whose size or mtime changed. One `git ls-files`
 walks the tree (respecting .gitignore) to find new, changed and deleted files; one
-`git update-index` stores them; `git write-tree` names the result. The user's index, HEAD and stash are never touched.
+`git update-index` stores them; `git write-tree` names the result. The user's index, HEAD
+and stash are never touched.
 
 Files over the size limit are not copied into git: the tree holds a small pointer blob with
 their SHA-256 (cached by size, mtime and inode) and the index entry is marked assume-unchanged,
