@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,7 +12,9 @@ from rich.console import Console
 
 from provgraph.repo import Repository
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped output is never cut to a width: a script reading it gets whole lines.
+console = Console(highlight=False, soft_wrap=True,
+                  width=None if sys.stdout.isatty() else 100_000)
 err_console = Console(stderr=True, highlight=False)
 
 

@@ -78,7 +78,37 @@ def _walk(store, start: Node, depth: int | None, revisions: bool, backwards: boo
                     next_frontier.append(child)
         frontier = next_frontier
         level += 1
+    _expand_first_mention(root)
     return root
+
+
+def _expand_first_mention(root: Step) -> None:
+    """The search expands a node where it first reaches it (the shallowest place); a reader
+    meets it first in reading order. Move each expansion there, so 'seen' means 'above'."""
+    holder: dict[str, Step] = {}
+
+    def collect(step: Step) -> None:
+        for child in step.children:
+            if not child.seen:
+                holder[child.node.id] = child
+            collect(child)
+
+    collect(root)
+    met: set[str] = {root.node.id}
+
+    def visit(step: Step) -> None:
+        for child in step.children:
+            node_id = child.node.id
+            if node_id not in met:
+                met.add(node_id)
+                owner = holder.get(node_id)
+                if owner is not None and owner is not child:
+                    child.children, owner.children = owner.children, []
+                    child.agents = child.agents or owner.agents
+                    child.seen, owner.seen = False, True
+            visit(child)
+
+    visit(root)
 
 
 def is_activity(step: Step) -> bool:

@@ -21,9 +21,9 @@ echo "== capturing the pipeline in $work"
 prov python3 prepare.py raw.csv clean.csv
 prov sort -t, -k2 -n -o sorted.csv clean.csv
 prov 'cut -d, -f3 sorted.csv | sort | uniq -c > labels.txt && wc -l labels.txt'
-prov python3 train.py params.yaml sorted.csv model.json
+prov python3 train.py params.yaml sorted.csv
 echo "lr: 0.05" > params.yaml          # an edit made without prov
-prov python3 train.py params.yaml sorted.csv model.json
+prov python3 train.py params.yaml sorted.csv
 
 echo "== prov log -n 2"
 prov log -n 2
