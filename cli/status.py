@@ -23,7 +23,7 @@ def command(as_json: bool) -> None:
     journal = Journal(repo)
     config = Config(repo.root, repo.prov_dir)
     index = index_status(repo)
-    running = recovery.pending(repo)
+    running = [marker.record for marker in recovery.markers(repo)]
     info = {
         "repository": str(repo.root),
         "project": repo.project,

@@ -15,17 +15,24 @@ Property names of an ingestor other than the default POSIX one are namespaced wi
 from __future__ import annotations
 
 import sys
-from typing import Any, Protocol
 
 from provgraph.ingestors.posix import PosixIngestor
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
+    from typing import Any
 
-class Ingestor(Protocol):
-    name: str
 
-    def before(self, context: dict[str, Any]) -> dict[str, Any] | None: ...
+class Ingestor:
+    """A base for ingestors: override the hooks you need (each returns a fragment or None)."""
 
-    def after(self, context: dict[str, Any]) -> dict[str, Any] | None: ...
+    name = "ingestor"
+
+    def before(self, context: dict[str, Any]) -> dict[str, Any] | None:
+        return None
+
+    def after(self, context: dict[str, Any]) -> dict[str, Any] | None:
+        return None
 
 
 def builtins() -> list[Any]:

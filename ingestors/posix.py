@@ -17,8 +17,8 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections import namedtuple
+from types import MappingProxyType
 
 _FLAG, _REQUIRED, _OPTIONAL = "flag", "required", "optional"
 
@@ -31,8 +31,26 @@ _OUTPUT_LONG_NAMES = frozenset(
 _VERSIONED = re.compile(r"(.+?)-?\d+(?:\.\d+)*")
 
 
-@dataclass(frozen=True)
-class Spec:
+# Spec's fields and their defaults (a named tuple: cheaper to import than a dataclass).
+_SPEC_FIELDS = {
+    "short": None,
+    "long_arguments": frozenset(),
+    "outputs": frozenset(),
+    "permute": False,
+    "kind": "utility",
+    "single_dash_long": False,
+    "old_style": False,
+    "options_end_at_unknown": False,
+    "stop_options": frozenset(),
+    "program_options": frozenset(),
+    "module_options": frozenset(),
+    "subcommands": MappingProxyType({}),
+    "subcommand_default": None,
+    "generic_outputs": True,
+}
+
+
+class Spec(namedtuple("Spec", list(_SPEC_FIELDS), defaults=list(_SPEC_FIELDS.values()))):
     """How one utility reads its arguments.
 
     short: getopt-style letters, `o:` takes an argument (attached or the next word), `o::`
@@ -56,34 +74,27 @@ class Spec:
     subcommand_default: spec for the words after any other subcommand; None means the
         generic GNU rules, which know no letters.
     generic_outputs: whether `--output FILE` and its kin name output files here.
+
     """
 
-    short: str | None = None
-    long_arguments: frozenset[str] = frozenset()
-    outputs: frozenset[str] = frozenset()
-    permute: bool = False
-    kind: str = "utility"
-    single_dash_long: bool = False
-    old_style: bool = False
-    options_end_at_unknown: bool = False
-    stop_options: frozenset[str] = frozenset()
-    program_options: frozenset[str] = frozenset()
-    module_options: frozenset[str] = frozenset()
-    subcommands: Mapping[str, Spec] = field(default_factory=dict)
-    subcommand_default: Spec | None = None
-    generic_outputs: bool = True
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class ParsedCommand:
-    """A command line sorted into the parts POSIX names; options and arguments pair up."""
+class ParsedCommand(
+    namedtuple("ParsedCommand", "utility subcommand options option_arguments operands outputs")
+):
+    """A command line sorted into the parts POSIX names; options and arguments pair up.
 
-    utility: str
-    subcommand: str | None
-    options: list[str]
-    option_arguments: list[str]
-    operands: list[str]
-    outputs: list[str]
+    Fields:
+        utility: str
+        subcommand: str | None
+        options: list[str]
+        option_arguments: list[str]
+        operands: list[str]
+        outputs: list[str]
+    """
+
+    __slots__ = ()
 
 
 def _names(text: str) -> frozenset[str]:

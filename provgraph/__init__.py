@@ -10,12 +10,12 @@ The Python API mirrors the CLI (this module stays import-light: `prov CMD` loads
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # no runtime import: `prov CMD` loads this module
+    from pathlib import Path
+
     from provgraph.stores.embedded import EmbeddedStore
 
 

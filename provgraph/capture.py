@@ -10,67 +10,60 @@ carries over between parts as it would in the shell.
 
 from __future__ import annotations
 
-import glob
 import os
 import shlex
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 from provgraph import gitio, ingestors, recovery, runner
 from provgraph.config import Config
 from provgraph.journal import Journal, new_activity_id
-from provgraph.redact import Rules, compile_rules, redact_argv, redact_text
+from provgraph.redact import Redactor
 from provgraph.repo import ProvError, Repository
 from provgraph.shell import ShellSyntaxError, needs_shell, parse_pipeline, split_list
-from provgraph.snapshot import LargeFile, Snapshot, Snapshotter, locked
+from provgraph.snapshot import LargeFile, Snapshot, Snapshotter, Walk, locked
+from provgraph.timestamps import now
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
+    from typing import Any
 
 GLOB_CHARS = set("*?[")
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-@dataclass
 class Session:
     """What every activity of one `prov` invocation shares."""
 
-    repo: Repository
-    config: Config
-    snapshots: Snapshotter
-    journal: Journal
-    rules: Rules
-    agent: dict[str, str]
-    message: str | None = None
-    outcomes: list[runner.Outcome] = field(default_factory=list)
+    def __init__(self, repo: Repository, config: Config, redactor: Redactor,
+                 agent: Agent, message: str | None = None):
+        self.repo = repo
+        self.config = config
+        self.redactor = redactor
+        self.agent = agent
+        self.message = message
+        self.snapshots = Snapshotter(repo, config.large_file_limit)
+        self.journal = Journal(repo)
+        self.walk: Walk | None = None  # the first snapshot's walk, if started early
 
     @classmethod
-    def open(cls, cwd: str | None = None, message: str | None = None) -> Session:
+    def open(cls, cwd: str | None = None, message: str | None = None,
+             repo: Repository | None = None, walk: Walk | None = None) -> Session:
         """Find the repository and finish any capture a killed `prov` left behind."""
-        repo = Repository.discover(cwd)
+        repo = repo or Repository.discover(cwd)
         repo.ensure_prov_dir()
         session = cls.for_repository(repo, message)
         reconcile(session)
+        session.walk = walk
         return session
 
     @classmethod
     def for_repository(cls, repo: Repository, message: str | None = None) -> Session:
         config = Config(repo.root, repo.prov_dir)
-        rules = compile_rules(config.get("redact.patterns") or [], config.get("redact.names") or [])
-        return cls(
-            repo=repo,
-            config=config,
-            snapshots=Snapshotter(repo, config.large_file_limit),
-            journal=Journal(repo),
-            rules=rules,
-            agent=current_agent(repo),
-            message=message,
-        )
+        redactor = Redactor(config.get("redact.patterns") or [], config.get("redact.names") or [])
+        return cls(repo, config, redactor, Agent(repo), message)
 
 
 def recover(repo: Repository) -> None:
@@ -83,7 +76,7 @@ def reconcile(session: Session) -> None:
     """Record captures whose `prov` was killed, as interrupted activities."""
     if not recovery.abandoned(session.repo):
         return
-    with locked(session.repo.prov_dir / "recovery.lock"):
+    with locked(session.repo.prov_path("recovery.lock")):
         for marker in recovery.abandoned(session.repo):
             record = marker.record["record"]
             large = {p: LargeFile(**f) for p, f in marker.record.get("large", {}).items()}
@@ -95,13 +88,27 @@ def reconcile(session: Session) -> None:
             print(f"prov: recorded an interrupted capture: {record['command']}", file=sys.stderr)
 
 
-def current_agent(repo: Repository) -> dict[str, str]:
-    """The person running the command: PROV_AGENT ('Name <email>' or a name), else git's ident."""
-    override = os.environ.get("PROV_AGENT", "").strip()
-    text = override
-    if not text:
-        out = gitio.run(["var", "GIT_AUTHOR_IDENT"], repo.root, check=False).decode().strip()
-        text = out.rsplit(" ", 2)[0] if out.count(" ") >= 2 else ""
+class Agent:
+    """The person running the command: PROV_AGENT ('Name <email>' or a name), else git's
+    ident. Git is asked in the background while the before-snapshot is taken."""
+
+    def __init__(self, repo: Repository):
+        self.override = os.environ.get("PROV_AGENT", "").strip()
+        self.query = None if self.override else gitio.Started(["var", "GIT_AUTHOR_IDENT"],
+                                                               repo.root)
+        self._value: dict[str, str] | None = None
+
+    def value(self) -> dict[str, str]:
+        if self._value is None:
+            text = self.override
+            if self.query is not None:
+                out = self.query.output(check=False).decode().strip()
+                text = out.rsplit(" ", 2)[0] if out.count(" ") >= 2 else ""
+            self._value = _parse_agent(text)
+        return self._value
+
+
+def _parse_agent(text: str) -> dict[str, str]:
     if not text:
         import getpass
 
@@ -112,11 +119,15 @@ def current_agent(repo: Repository) -> dict[str, str]:
     return {"name": text, "email": ""}
 
 
-def run(args: list[str], cwd: str | None = None, message: str | None = None) -> runner.Outcome:
-    """Capture `args` (argv, or one shell string) and return how the last part ended."""
+def run(args: list[str], cwd: str | None = None, message: str | None = None,
+        repo: Repository | None = None, walk: Walk | None = None) -> runner.Outcome:
+    """Capture `args` (argv, or one shell string) and return how the last part ended.
+
+    `repo` and `walk` let `prov CMD` find the repository and start the first snapshot's walk
+    while it is still importing this module."""
     if not args:
         raise ProvError("nothing to run: give a command, e.g. prov python train.py")
-    session = Session.open(cwd, message)
+    session = Session.open(cwd, message, repo, walk)
     cwd = os.path.abspath(cwd or os.getcwd())
     if not needs_shell(args):
         return capture(session, args, None, cwd)
@@ -165,7 +176,7 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
     redirects: list[tuple[str, str]] = []  # (operator, target)
     if argv is not None:
         commands_argv = [argv]
-        command = shlex.join(redact_argv(argv, session.rules))
+        command = shlex.join(session.redactor.argv(argv))
         launch = argv
     else:
         assert text is not None
@@ -173,7 +184,7 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
         commands_argv = [c.argv for c in pipeline if c.argv]
         redirects = [(r.op, r.target) for c in pipeline for r in c.redirects
                      if r.op not in (">&", "<&", "<<<")]
-        command = redact_text(text, session.rules)
+        command = session.redactor.text(text)
         launch = [runner.user_shell(), "-c", text]
 
     activity, inputs, outputs, fragments = _describe(session, commands_argv, command, cwd)
@@ -183,14 +194,15 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
     words = [w for w, _ in inputs] + outputs + [t for _, t in redirects]
     named = sorted({p for w in words for p in _paths(repo, w, cwd, shell)})
     activity_id = new_activity_id()
-    before = session.snapshots.take()
+    before = session.snapshots.take(session.walk)
+    session.walk = None
     record: dict[str, Any] = {
         "id": activity_id,
         "project": repo.project,
         "command": command,
         "shell": text is not None,
         "cwd": relative_cwd(repo, cwd),
-        "agent": session.agent,
+        "agent": session.agent.value(),
         "activity": activity,
         "used": used,
         "named": named,
@@ -231,7 +243,7 @@ def _concurrent_changes(repo: Repository, record: dict[str, Any], before: Snapsh
         changed = repo.git("diff-tree", "-r", "-z", "--name-only", before.tree, after.tree)
         for path in gitio.split_z(changed):
             try:
-                if os.lstat(repo.root / path).st_mtime_ns > ended_ns:
+                if os.lstat(os.path.join(repo.root, path)).st_mtime_ns > ended_ns:
                     others.add(path)
             except FileNotFoundError:
                 continue
@@ -250,7 +262,7 @@ def _describe(session: Session, commands: list[list[str]], command: str, cwd: st
     outputs: list[str] = []
     fragments: list[dict[str, Any]] = []
     for index, words in enumerate(commands):
-        context = {"argv": redact_argv(words, session.rules), "command": command, "cwd": cwd}
+        context = {"argv": session.redactor.argv(words), "command": command, "cwd": cwd}
         for fragment in ingestors.before(context):
             if index == 0:
                 activity.update(fragment.get("activity", {}))
@@ -296,6 +308,8 @@ def _paths(repo: Repository, word: str, cwd: str, shell: bool) -> list[str]:
         word = os.path.expandvars(os.path.expanduser(word))
         candidates = [word]
         if GLOB_CHARS & set(word):
+            import glob
+
             candidates = sorted(glob.glob(word, root_dir=cwd)) or [word]
     return [rel for c in candidates if (rel := repo.relpath(c, cwd)) is not None]
 
@@ -306,11 +320,11 @@ def _used_files(repo: Repository, inputs: list[tuple[str, str]], cwd: str, shell
     used: dict[str, str] = {}
     for word, role in inputs:
         for path in _paths(repo, word, cwd, shell):
-            if os.path.isfile(repo.root / path):
+            if os.path.isfile(os.path.join(repo.root, path)):
                 used.setdefault(path, role)
     return [{"path": path, "role": role} for path, role in used.items()]
 
 
 def relative_cwd(repo: Repository, cwd: str) -> str:
     rel = os.path.relpath(cwd, repo.root)
-    return "." if rel == "." else Path(rel).as_posix()
+    return rel.replace(os.sep, "/")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
-from typing import Any
 
 from provgraph.repo import ProvError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
+    from typing import Any
 
 DEFAULTS: dict[str, Any] = {
     # Files bigger than this are recorded by a SHA-256 digest and not copied into git.
@@ -54,9 +56,10 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: str) -> dict[str, Any]:
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         return {}
     import tomllib  # only when a file exists: the capture path stays lean
@@ -68,9 +71,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 class Config:
-    def __init__(self, root: Path, prov_dir: Path):
-        self.project_file = root / ".prov.toml"
-        self.local_file = prov_dir / "config.toml"
+    def __init__(self, root: str, prov_dir: str):
+        self.project_file = os.path.join(root, ".prov.toml")
+        self.local_file = os.path.join(prov_dir, "config.toml")
         self.project = _read_toml(self.project_file)
         self.local = _flatten(_read_toml(self.local_file))
         self.values = {**DEFAULTS, **_flatten(self.project), **self.local}

@@ -11,18 +11,21 @@ here directly as loose objects, fsync'd, which costs no process at all.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
 import subprocess
-import tempfile
 import zlib
+from collections import namedtuple
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 #: Durability for everything provgraph writes: objects and refs reach the disk before a
-#: command returns; loose objects are fsync'd in one batch.
-FSYNC_CONFIG = ("-c", "core.fsync=committed,index", "-c", "core.fsyncMethod=batch")
+#: command returns; loose objects are fsync'd in one batch. (The private index is a cache,
+#: rebuilt if lost, so it is not fsync'd.)
+FSYNC_CONFIG = ("-c", "core.fsync=committed", "-c", "core.fsyncMethod=batch")
+
+#: Snapshot blobs are stored uncompressed: zlib costs ~17 ms per MB of incompressible data
+#: (model weights), on the hot path; `git gc` compresses them into packs later.
+SNAPSHOT_CONFIG = (*FSYNC_CONFIG, "-c", "core.looseCompression=0")
 
 
 class GitError(RuntimeError):
@@ -31,7 +34,7 @@ class GitError(RuntimeError):
 
 def run(
     args: list[str],
-    cwd: str | Path,
+    cwd: str | os.PathLike,
     *,
     env: dict[str, str] | None = None,
     input: bytes | None = None,
@@ -49,6 +52,24 @@ def run(
     return proc.stdout
 
 
+class Started:
+    """A git process running in the background while provgraph does something else."""
+
+    def __init__(self, args: list[str], cwd: str | os.PathLike, env: dict[str, str] | None = None):
+        self.args = args
+        try:
+            self.proc = subprocess.Popen(["git", *args], cwd=cwd, env=env,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except FileNotFoundError as exc:
+            raise GitError("git is not installed or not on PATH") from exc
+
+    def output(self, check: bool = True) -> bytes:
+        out, err = self.proc.communicate()
+        if check and self.proc.returncode != 0:
+            raise GitError(first_line(err) or f"git {self.args[0]} failed")
+        return out
+
+
 def first_line(stderr: bytes) -> str:
     """The most useful line of git's error output (git prefixes it with fatal:/error:)."""
     lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()]
@@ -63,23 +84,46 @@ def split_z(data: bytes) -> list[str]:
     return [os.fsdecode(item) for item in data.split(b"\0") if item]
 
 
-@dataclass(frozen=True)
-class TreeEntry:
-    mode: str  # "100644", "100755", "120000", "40000", "160000"
-    name: str
-    oid: str
+class TreeEntry(namedtuple("TreeEntry", "mode name oid")):
+    """Fields:
+        mode: str  # "100644", "100755", "120000", "40000", "160000"
+        name: str
+        oid: str
+    """
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Change:
-    """One line of `git diff-tree -r`: a path whose content differs between two trees."""
+class Change(namedtuple("Change", "path status old_oid new_oid old_mode new_mode")):
+    """One line of `git diff-tree -r`: a path whose content differs between two trees.
 
-    path: str
-    status: str  # A, D, M or T
-    old_oid: str | None
-    new_oid: str | None
-    old_mode: str
-    new_mode: str
+    Fields:
+        path: str
+        status: str  # A, D, M or T
+        old_oid: str | None
+        new_oid: str | None
+        old_mode: str
+        new_mode: str
+    """
+
+    __slots__ = ()
+
+
+def _hasher(algorithm: str):
+    """CPython's own SHA-1/SHA-256 for object ids: importing hashlib loads OpenSSL, which costs
+    several milliseconds on every `prov CMD` (objects here are small; speed is no matter)."""
+    try:
+        if algorithm == "sha1":
+            from _sha1 import sha1
+
+            return sha1
+        from _sha256 import sha256
+
+        return sha256
+    except ImportError:  # another Python implementation
+        import hashlib
+
+        return getattr(hashlib, algorithm)
 
 
 class ObjectStore:
@@ -89,25 +133,25 @@ class ObjectStore:
     the hot path, while the format is four lines of zlib and a hash.
     """
 
-    def __init__(self, objects_dir: Path, algorithm: str = "sha1"):
+    def __init__(self, objects_dir: str, algorithm: str = "sha1"):
         self.objects_dir = objects_dir
         self.algorithm = algorithm
-        self.null_oid = "0" * hashlib.new(algorithm).digest_size * 2
+        self._hash = _hasher(algorithm)
+        self.null_oid = "0" * (40 if algorithm == "sha1" else 64)
 
     def hash(self, kind: str, data: bytes) -> str:
-        header = f"{kind} {len(data)}\0".encode()
-        return hashlib.new(self.algorithm, header + data).hexdigest()
+        return self._hash(f"{kind} {len(data)}\0".encode() + data).hexdigest()
 
     def write(self, kind: str, data: bytes) -> str:
         """Store one object durably and return its id; an existing object is left alone."""
         header = f"{kind} {len(data)}\0".encode()
-        oid = hashlib.new(self.algorithm, header + data).hexdigest()
-        folder = self.objects_dir / oid[:2]
-        target = folder / oid[2:]
-        if target.exists():
+        oid = self._hash(header + data).hexdigest()
+        folder = os.path.join(self.objects_dir, oid[:2])
+        target = os.path.join(folder, oid[2:])
+        if os.path.exists(target):
             return oid
-        folder.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = _temporary(folder, "tmp_obj_")
         try:
             os.write(fd, zlib.compress(header + data, 1))
             os.fsync(fd)
@@ -141,7 +185,76 @@ class ObjectStore:
         return self.write("commit", ("\n".join(lines) + "\n").encode())
 
 
-def fsync_dir(path: Path) -> None:
+def _temporary(folder: str, prefix: str) -> tuple[int, str]:
+    """A new file beside its destination (what tempfile.mkstemp does, without its import)."""
+    while True:
+        name = os.path.join(folder, f"{prefix}{os.getpid()}.{os.urandom(4).hex()}")
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), name
+        except FileExistsError:
+            continue
+
+
+class RefMoved(GitError):
+    """A compare-and-swap of a ref found another value than expected."""
+
+
+def update_ref(common_dir: str, ref: str, new: str, old: str | None, root: str) -> None:
+    """Move `ref` from `old` (None: absent) to `new`, durably, as `git update-ref` would.
+
+    For the files ref backend this is git's own protocol, done without a process: create
+    `<ref>.lock` exclusively, check the current value, write, fsync, rename over the ref.
+    Other ref backends (reftable) go through git itself.
+    """
+    if os.path.exists(os.path.join(common_dir, "reftable")):
+        try:
+            run([*FSYNC_CONFIG, "update-ref", ref, new, old or "0" * len(new)], root)
+        except GitError as exc:
+            raise RefMoved(str(exc)) from None
+        return
+    path = os.path.join(common_dir, ref)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    lock = path + ".lock"
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise RefMoved(f"{ref} is locked by another process") from None
+    try:
+        try:
+            os.write(fd, new.encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        current = read_ref(common_dir, ref)
+        if current != old:
+            raise RefMoved(f"{ref} is at {current}, expected {old}")
+        os.replace(lock, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        raise
+    fsync_dir(os.path.dirname(path))
+
+
+def read_ref(common_dir: str, ref: str) -> str | None:
+    """A ref's value from the files backend: its loose file, else `packed-refs`."""
+    try:
+        with open(os.path.join(common_dir, ref)) as handle:
+            value = handle.read().strip()
+        return value or None
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    try:
+        with open(os.path.join(common_dir, "packed-refs")) as handle:
+            for line in handle:
+                if line.endswith(f" {ref}\n"):
+                    return line.split(" ", 1)[0]
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def fsync_dir(path: str) -> None:
     """Make a rename or a new file in `path` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -150,9 +263,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_file_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+def write_file_atomic(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:
     """Replace `path` with `data` so readers see the old or the new content, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    path = os.fspath(path)
+    folder, name = os.path.split(path)
+    fd, tmp = _temporary(folder, f".{name}.")
     try:
         os.write(fd, data)
         if durable:
@@ -161,7 +276,7 @@ def write_file_atomic(path: Path, data: bytes, durable: bool = True) -> None:
         os.close(fd)
     os.replace(tmp, path)
     if durable:
-        fsync_dir(path.parent)
+        fsync_dir(folder)
 
 
 def parse_diff_tree_stdin(data: bytes, hexlen: int) -> Iterator[tuple[str, str, list[Change]]]:
@@ -204,7 +319,7 @@ def parse_diff_tree_stdin(data: bytes, hexlen: int) -> Iterator[tuple[str, str, 
 class CatFile:
     """One long-lived `git cat-file --batch` process for reading many objects cheaply."""
 
-    def __init__(self, cwd: str | Path):
+    def __init__(self, cwd: str | os.PathLike):
         self.proc = subprocess.Popen(
             ["git", "cat-file", "--batch"],
             cwd=cwd,
@@ -237,7 +352,7 @@ class CatFile:
         self.close()
 
 
-def batch_check(cwd: str | Path, names: list[str]) -> dict[str, tuple[str, str, int] | None]:
+def batch_check(cwd: str | os.PathLike, names: list[str]) -> dict[str, tuple[str, str, int] | None]:
     """Resolve many object names at once to (oid, type, size), None when missing."""
     if not names:
         return {}

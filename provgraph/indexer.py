@@ -128,7 +128,7 @@ class Indexer:
 
 
 def _tips_file(repo: Repository) -> Path:
-    return repo.prov_dir / "index.tips"
+    return Path(repo.prov_path("index.tips"))
 
 
 def open_index(repo: Repository, progress: Progress | None = None, rebuild: bool = False):
@@ -140,14 +140,14 @@ def open_index(repo: Repository, progress: Progress | None = None, rebuild: bool
     from provgraph.stores.embedded import SCHEMA_VERSION, EmbeddedStore
 
     repo.ensure_prov_dir()
-    path = repo.prov_dir / "index.duckdb"
+    path = Path(repo.prov_path("index.duckdb"))
     tips = Journal(repo).tips()
     if not rebuild and path.exists() and _read_tips(repo) == tips:
         store = EmbeddedStore(path, read_only=True)
         if store.meta("schema_version") == SCHEMA_VERSION:
             return store
         store.close()  # written by another provgraph version: migrate below
-    with locked(repo.prov_dir / "index-update.lock"):
+    with locked(repo.prov_path("index-update.lock")):
         store = EmbeddedStore(path)
         indexer = Indexer(repo, store)
         if rebuild:
@@ -173,7 +173,7 @@ def index_status(repo: Repository) -> dict:
     """
     tips = Journal(repo).tips()
     indexed = _read_tips(repo) or {}
-    path = repo.prov_dir / "index.duckdb"
+    path = Path(repo.prov_path("index.duckdb"))
     args = list(tips.values()) + [f"^{oid}" for oid in indexed.values() if oid]
     pending = int(repo.git("rev-list", "--count", *args).decode()) if tips else 0
     total = int(repo.git("rev-list", "--count", *tips.values()).decode()) if tips else 0

@@ -12,27 +12,32 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
+from collections import namedtuple
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 from provgraph import gitio
 from provgraph.repo import Repository
 from provgraph.snapshot import locked
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
+    from typing import Any
+
 REF_PREFIX = "refs/prov/journal/"
 FORMAT = 1
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One record read back from the journal."""
+class Entry(namedtuple("Entry", "commit chain record")):
+    """One record read back from the journal.
 
-    commit: str
-    chain: str  # the clone id whose chain holds it
-    record: dict[str, Any]
+    Fields:
+        commit: str
+        chain: str  # the clone id whose chain holds it
+        record: dict[str, Any]
+    """
+
+    __slots__ = ()
 
 
 class Journal:
@@ -59,29 +64,25 @@ class Journal:
         ident = _ident(record.get("agent") or {})
         when = f"{int(time.time())} +0000"
         message = f"prov: {record.get('command', '')}"[:2000]
-        with locked(self.repo.prov_dir / "journal.lock"):
+        with locked(self.repo.prov_path("journal.lock")):
             for attempt in range(100):
                 tip = self.tip()
                 commit = objects.write_commit(tree, [tip] if tip else [], ident, when, message)
                 try:
-                    self.repo.git(
-                        *gitio.FSYNC_CONFIG,
-                        "update-ref",
-                        "-m",
-                        "prov capture",
-                        self.ref,
-                        commit,
-                        tip or objects.null_oid,
-                    )
+                    gitio.update_ref(self.repo.common_dir, self.ref, commit, tip, self.repo.root)
                     return commit
-                except gitio.GitError:
-                    # someone moved the ref (a fetch into our own chain?): re-parent and retry
-                    time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
+                except gitio.RefMoved:
+                    # a git process holds or moved the ref (a fetch into our own chain?):
+                    # re-parent and retry
+                    time.sleep((1 + os.urandom(1)[0] / 32) * 0.001 * (attempt + 1))
         raise gitio.GitError(f"could not update {self.ref} after 100 attempts")
 
     def tip(self) -> str | None:
-        out = gitio.run(["rev-parse", "-q", "--verify", self.ref], self.repo.root, check=False)
-        return out.decode().strip() or None
+        """Where this clone's chain ends (read without a process)."""
+        if os.path.exists(os.path.join(self.repo.common_dir, "reftable")):
+            out = self.repo.git("rev-parse", "-q", "--verify", self.ref, check=False)
+            return out.decode().strip() or None
+        return gitio.read_ref(self.repo.common_dir, self.ref)
 
     def tips(self) -> dict[str, str]:
         """Every journal chain this repository knows (its own and those fetched from others)."""

@@ -1,7 +1,7 @@
 """Running markers: what lets the next `prov` finish the record of a `prov` that was killed.
 
-Before a command starts, its half-made record (with the before-snapshot) is written durably
-to `.git/prov/running/<activity>.json`. A normal capture removes it after the journal has the
+Before a command starts, its half-made record (with the before-snapshot) is written to
+`.git/prov/running/<activity>.json`. A normal capture removes it after the journal has the
 full record. A marker whose `prov` and command are both gone belongs to an interrupted
 capture: the next `prov` takes an after-snapshot and records the activity as interrupted, so
 the files it changed are not lost.
@@ -9,21 +9,27 @@ the files it changed are not lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections import namedtuple
 
 from provgraph import gitio
 from provgraph.repo import Repository
 from provgraph.snapshot import Snapshot
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
+    from typing import Any
 
-@dataclass(frozen=True)
-class Marker:
-    path: Path
-    record: dict[str, Any]
+
+class Marker(namedtuple("Marker", "path record")):
+    """Fields:
+        path: str
+        record: dict[str, Any]
+    """
+
+    __slots__ = ()
 
 
 def _proc_stat(pid: int) -> list[bytes] | None:
@@ -61,15 +67,17 @@ def _alive(pid: int | None, start: str | None) -> bool:
 def start(repo: Repository, record: dict[str, Any], before: Snapshot) -> Marker:
     pid = os.getpid()
     marker = Marker(
-        repo.prov_dir / "running" / f"{record['id']}.json",
+        os.path.join(repo.prov_dir, "running", f"{record['id']}.json"),
         {
             "record": record,
-            "large": {p: vars(f) for p, f in before.large.items()},
+            "large": {p: f._asdict() for p, f in before.large.items()},
             "pid": pid,
             "pid_start": _process_start(pid),
         },
     )
-    gitio.write_file_atomic(marker.path, json.dumps(marker.record).encode())
+    # Not fsync'd: a killed prov leaves the page cache intact; after a power loss, the
+    # command's changes still show up, as changes made outside prov.
+    gitio.write_file_atomic(marker.path, json.dumps(marker.record).encode(), durable=False)
     return marker
 
 
@@ -83,31 +91,35 @@ def started_child(marker: Marker, child_pid: int) -> None:
 def done(repo: Repository, marker: Marker, after_tree: str) -> None:
     """The record is in the journal: forget the marker, remember the latest snapshot."""
     set_last_snapshot(repo, after_tree)
-    marker.path.unlink(missing_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(marker.path)
+
+
+def markers(repo: Repository) -> list[Marker]:
+    """Every capture now in flight or abandoned, oldest id first."""
+    folder = os.path.join(repo.prov_dir, "running")
+    try:
+        names = sorted(name for name in os.listdir(folder) if name.endswith(".json"))
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            with open(path, "rb") as handle:
+                found.append(Marker(path, json.loads(handle.read())))
+        except (OSError, ValueError):
+            continue  # removed meanwhile, or half written by a prov killed at that instant
+    return found
 
 
 def abandoned(repo: Repository) -> list[Marker]:
     """Markers of captures whose `prov` and command have both ended without a record."""
-    found = []
-    folder = repo.prov_dir / "running"
-    try:
-        names = sorted(os.listdir(folder))
-    except FileNotFoundError:
-        return []
-    for name in names:
-        if not name.endswith(".json"):
-            continue
-        path = folder / name
-        try:
-            data = json.loads(path.read_bytes())
-        except (OSError, ValueError):
-            continue
-        if _alive(data.get("pid"), data.get("pid_start")):
-            continue
-        if _alive(data.get("child"), data.get("child_start")):
-            continue
-        found.append(Marker(path, data))
-    return found
+    return [
+        marker for marker in markers(repo)
+        if not _alive(marker.record.get("pid"), marker.record.get("pid_start"))
+        and not _alive(marker.record.get("child"), marker.record.get("child_start"))
+    ]
 
 
 def others_outputs(repo: Repository, activity: str) -> set[str]:
@@ -117,39 +129,23 @@ def others_outputs(repo: Repository, activity: str) -> set[str]:
     this is what lets each command keep only its own outputs.
     """
     found: set[str] = set()
-    folder = repo.prov_dir / "running"
-    for path in folder.glob("*.json"):
-        if path.stem == activity:
+    for marker in markers(repo):
+        record = marker.record.get("record", {})
+        if record.get("id") == activity:
             continue
-        try:
-            data = json.loads(path.read_bytes())
-        except (OSError, ValueError):
-            continue
-        record = data.get("record", {})
         used = {u["path"] for u in record.get("used", [])}
         found.update(p for p in record.get("named", []) if p not in used)
     return found
 
 
-def pending(repo: Repository) -> list[dict[str, Any]]:
-    """Every capture now in flight or abandoned (for `prov status`)."""
-    folder = repo.prov_dir / "running"
-    records = []
-    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
-        try:
-            records.append(json.loads(path.read_bytes()))
-        except (OSError, ValueError):
-            continue
-    return records
-
-
 def last_snapshot(repo: Repository) -> str | None:
     """The latest after-snapshot recorded here: changes since then were made outside prov."""
     try:
-        return (repo.prov_dir / "last-snapshot").read_text().strip() or None
+        with open(repo.prov_path("last-snapshot")) as handle:
+            return handle.read().strip() or None
     except FileNotFoundError:
         return None
 
 
 def set_last_snapshot(repo: Repository, tree: str) -> None:
-    gitio.write_file_atomic(repo.prov_dir / "last-snapshot", tree.encode(), durable=False)
+    gitio.write_file_atomic(repo.prov_path("last-snapshot"), tree.encode(), durable=False)

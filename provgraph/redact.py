@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import namedtuple
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 REDACTED = "***"
 
@@ -57,14 +57,17 @@ _TOKEN_SHAPES = "|".join(
 _HARMLESS_VARIABLES = r"(?!(?:old)?pwd\b)"
 
 
-@dataclass(frozen=True)
-class Rules:
-    """Compiled redaction rules; build them with compile_rules()."""
+class Rules(namedtuple("Rules", "option_name variable_name text_rules extra_rules")):
+    """Compiled redaction rules; build them with compile_rules().
 
-    option_name: re.Pattern[str]  # a whole option name with its dashes stripped
-    variable_name: re.Pattern[str]  # the NAME of a NAME=value word
-    text_rules: tuple[tuple[re.Pattern[str], int | str], ...]  # (pattern, group to replace)
-    extra_rules: tuple[tuple[re.Pattern[str], int], ...]  # the project's own patterns
+    Fields:
+        option_name: re.Pattern[str]  # a whole option name with its dashes stripped
+        variable_name: re.Pattern[str]  # the NAME of a NAME=value word
+        text_rules: tuple[tuple[re.Pattern[str], int | str], ...]  # (pattern, group to replace)
+        extra_rules: tuple[tuple[re.Pattern[str], int], ...]  # the project's own patterns
+    """
+
+    __slots__ = ()
 
 
 def compile_rules(extra_patterns: Iterable[str] = (), extra_names: Iterable[str] = ()) -> Rules:
@@ -211,3 +214,34 @@ def _replace_group(match: re.Match[str], group: int | str) -> str:
 @functools.cache
 def _default_rules() -> Rules:
     return compile_rules()
+
+
+# Every default rule needs one of these in the text (ignoring case); most command lines have
+# none, and then the rules need not even be compiled (which costs milliseconds per `prov`).
+_TRIGGERS = ("pass", "pwd", "token", "secret", "key", "auth", "credential", "://", "gh",
+             "github_pat", "akia", "asia", "sk-", "xox", "eyj")
+
+
+class Redactor:
+    """The rules of one project, compiled only when a command line could hold a secret."""
+
+    def __init__(self, extra_patterns: Iterable[str] = (), extra_names: Iterable[str] = ()):
+        self.extra = (tuple(extra_patterns), tuple(extra_names))
+        self._rules: Rules | None = None
+
+    def _needed(self, text: str) -> Rules | None:
+        if not any(self.extra):
+            lowered = text.lower()
+            if not any(trigger in lowered for trigger in _TRIGGERS):
+                return None
+        if self._rules is None:
+            self._rules = compile_rules(*self.extra) if any(self.extra) else _default_rules()
+        return self._rules
+
+    def argv(self, argv: list[str]) -> list[str]:
+        rules = self._needed(" ".join(argv))
+        return redact_argv(argv, rules) if rules else list(argv)
+
+    def text(self, text: str) -> str:
+        rules = self._needed(text)
+        return redact_text(text, rules) if rules else text

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 
 #: Signals passed on to the child when they were sent to provgraph alone.
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -23,11 +23,14 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
 POSIX_SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"}
 
 
-@dataclass(frozen=True)
-class Outcome:
-    exit_code: int  # as a shell reports it: 128+N when killed by signal N, 127 not found
-    signal: int | None = None  # the signal that killed the command, if any
-    error: str | None = None  # why it could not start (already shaped as one line)
+class Outcome(namedtuple("Outcome", "exit_code signal error", defaults=(None, None))):
+    """Fields:
+        exit_code: int  # as a shell reports it: 128+N when killed by signal N, 127 not found
+        signal: int | None = None  # the signal that killed the command, if any
+        error: str | None = None  # why it could not start (already shaped as one line)
+    """
+
+    __slots__ = ()
 
 
 def user_shell() -> str:

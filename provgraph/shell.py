@@ -13,7 +13,7 @@ every `prov` call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 
 class ShellSyntaxError(ValueError):
@@ -55,52 +55,67 @@ _WORD_END = frozenset(" \t\n;&|<>()")
 _DOUBLE_QUOTE_ESCAPES = frozenset({"$", "`", '"', "\\", "\n"})
 
 
-@dataclass(frozen=True)
-class Part:
-    """One element of a command list, with the operator that joins it to the previous one."""
+class Part(namedtuple("Part", "text op")):
+    """One element of a command list, with the operator that joins it to the previous one.
 
-    text: str
-    op: str | None
+    Fields:
+        text: str
+        op: str | None
+    """
 
-
-@dataclass(frozen=True)
-class Redirect:
-    """One redirection of a simple command, e.g. `2>>log` is Redirect(">>", 2, "log")."""
-
-    op: str
-    fd: int | None
-    target: str
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class SimpleCommand:
-    """One command of a pipeline: its variable assignments, its words and its redirections."""
+class Redirect(namedtuple("Redirect", "op fd target")):
+    """One redirection of a simple command, e.g. `2>>log` is Redirect(">>", 2, "log").
 
-    assignments: list[str]
-    argv: list[str]
-    redirects: list[Redirect]
+    Fields:
+        op: str
+        fd: int | None
+        target: str
+    """
 
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # "word" or "op"
-    text: str  # the operator, or the word with quotes removed
-    raw: str  # the source text of the token
-    start: int
-    end: int
-    quoted: bool = False  # quoting makes a word never a reserved word, nor an fd number
-    command_position: bool = False  # the word stands where a command name would
+    __slots__ = ()
 
 
-@dataclass
+class SimpleCommand(namedtuple("SimpleCommand", "assignments argv redirects")):
+    """One command of a pipeline: its variable assignments, its words and its redirections.
+
+    Fields:
+        assignments: list[str]
+        argv: list[str]
+        redirects: list[Redirect]
+    """
+
+    __slots__ = ()
+
+
+class _Token(namedtuple("_Token", "kind text raw start end quoted command_position",
+                        defaults=(False, False))):
+    """A word or an operator, where it stands in the source.
+
+    Fields:
+        kind: str  # "word" or "op"
+        text: str  # the operator, or the word with quotes removed
+        raw: str  # the source text of the token
+        start: int
+        end: int
+        quoted: bool = False  # quoting makes a word never a reserved word, nor an fd number
+        command_position: bool = False  # the word stands where a command name would
+    """
+
+    __slots__ = ()
+
+
 class _State:
     """What the scanner must remember between tokens of one command list."""
 
-    command_position: bool = True
-    paren_depth: int = 0
-    case_depth: int = 0  # inside `case`, a lone `)` ends a pattern rather than a subshell
-    heredoc_operator: str | None = None  # `<<` or `<<-` whose delimiter word comes next
-    heredocs: list[tuple[str, bool]] = field(default_factory=list)  # (delimiter, strip tabs)
+    def __init__(self) -> None:
+        self.command_position = True
+        self.paren_depth = 0
+        self.case_depth = 0  # inside `case`, a lone `)` ends a pattern rather than a subshell
+        self.heredoc_operator: str | None = None  # `<<` or `<<-` whose delimiter comes next
+        self.heredocs: list[tuple[str, bool]] = []  # (delimiter, strip tabs)
 
 
 def needs_shell(args: list[str]) -> bool:

@@ -134,3 +134,14 @@ def test_the_journal_travels_with_git(repo, tmp_path):
     assert [n.name for n in graph.entities()] == ["x.txt@v1"]
     assert other.git("show", "refs/prov/journal/" + repo.read(".git/prov/clone-id").strip()
                      + ":after/x.txt") == "1\n"
+
+
+def test_a_damaged_snapshot_index_is_rebuilt(repo):
+    repo.ok("sh", "-c", "echo 1 > a.txt")
+    repo.path(".git/prov/snapshot-index").write_bytes(b"garbage, as after a crash")
+
+    repo.ok("sh", "-c", "echo 2 > a.txt")
+
+    graph = Graph.of(repo)
+    assert [n.name for n in graph.entities()] == ["a.txt@v1", "a.txt@v2"]
+    assert graph.generated(graph.activities()[1]) == ["a.txt@v2"]

@@ -197,3 +197,18 @@ def test_argv_is_not_changed_in_place():
     argv = ["x", "--password", "p"]
     redact_argv(argv)
     assert argv == ["x", "--password", "p"]
+
+
+def test_the_lazy_redactor_agrees_with_the_rules_on_every_case():
+    """Redactor skips compiling the rules when no trigger word appears: it must never miss."""
+    from provgraph.redact import Redactor
+
+    cases = [text for mark in test_text.pytestmark for text, _ in mark.args[1]]
+    cases += [*ALL_SECRETS, GITHUB_TOKEN, GITHUB_PAT, AWS_KEY_ID, OPENAI_KEY, SLACK_TOKEN, JWT,
+              "plain words only", "sort -o out.csv in.csv"]
+    redactor = Redactor()
+    for text in cases:
+        assert redactor.text(text) == redact_text(text), text
+        assert redactor.argv(text.split()) == redact_argv(text.split()), text
+    assert Redactor(["--dsn[= ](\\S+)"]).argv(["x", "--dsn", "pg://a"]) == ["x", "--dsn", "***"]
+    assert Redactor().text("sort -o out.csv in.csv") == "sort -o out.csv in.csv"
