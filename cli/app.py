@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -25,8 +26,8 @@ class ProvGroup(click.Group):
         except (ProvError, gitio.GitError) as exc:
             click.echo(f"prov: {exc}", err=True)
             sys.exit(1)
-        except BrokenPipeError:  # `prov log | head`
-            sys.stderr.close()
+        except BrokenPipeError:  # `prov log --json | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
         except KeyboardInterrupt:
             sys.exit(130)

@@ -12,9 +12,17 @@ from rich.console import Console
 
 from provgraph.repo import Repository
 
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """`prov log | head`: the reader has what it wanted; stop quietly and successfully."""
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0)
+
+
 # Piped output is never cut to a width: a script reading it gets whole lines.
-console = Console(highlight=False, soft_wrap=True,
-                  width=None if sys.stdout.isatty() else 100_000)
+console = _Console(highlight=False, soft_wrap=True,
+                   width=None if sys.stdout.isatty() else 100_000)
 err_console = Console(stderr=True, highlight=False)
 
 

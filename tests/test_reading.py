@@ -156,3 +156,19 @@ def test_library_api(history):
         entries = log(store, limit=1)
     assert entries[0].activity.properties["exit_code"] == 3
     assert len(Graph.of(history).activities()) == 4
+
+
+def test_a_closed_pipe_ends_reading_quietly(history):
+    """`prov log | head`: once the reader is gone, prov stops without a word, exit 0."""
+    import os
+    import subprocess
+
+    from conftest import PROV
+
+    for args in (["log"], ["log", "--json"], ["export"], ["sql", "SELECT 1"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader has already gone: the first write fails
+        proc = subprocess.run([PROV, *args], cwd=history.root, env=history.env,
+                              stdout=write_end, stderr=subprocess.PIPE, text=True)
+        os.close(write_end)
+        assert (proc.returncode, proc.stderr) == (0, ""), args
