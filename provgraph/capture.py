@@ -32,8 +32,6 @@ if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
 GLOB_CHARS = set("*?[")
 
 
-
-
 class Session:
     """What every activity of one `prov` invocation shares."""
 

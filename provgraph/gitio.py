@@ -139,9 +139,6 @@ class ObjectStore:
         self._hash = _hasher(algorithm)
         self.null_oid = "0" * (40 if algorithm == "sha1" else 64)
 
-    def hash(self, kind: str, data: bytes) -> str:
-        return self._hash(f"{kind} {len(data)}\0".encode() + data).hexdigest()
-
     def write(self, kind: str, data: bytes) -> str:
         """Store one object durably and return its id; an existing object is left alone.
 

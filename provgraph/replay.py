@@ -18,7 +18,6 @@ numbers come out the same on every rebuild.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -251,15 +250,3 @@ def _seen_while_running(previous: PathState, record: dict[str, Any]) -> bool:
     if previous.generated_by or not previous.observed:
         return False
     return (record.get("started") or "") <= previous.observed <= (record.get("ended") or "")
-
-
-def replay_all(project: str, items: Iterable[Resolved]) -> tuple[list[Node], list[Edge]]:
-    """Replay from nothing (what tests and a rebuild do)."""
-    replay = Replay(project)
-    nodes: list[Node] = []
-    edges: list[Edge] = []
-    for item in items:
-        n, e = replay.apply(item)
-        nodes += n
-        edges += e
-    return nodes, edges

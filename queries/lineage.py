@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provgraph.model import (
-    ACTIVITY,
     USED,
     WAS_ASSOCIATED_WITH,
     WAS_DERIVED_FROM,
@@ -109,7 +108,3 @@ def _expand_first_mention(root: Step) -> None:
             visit(child)
 
     visit(root)
-
-
-def is_activity(step: Step) -> bool:
-    return step.node.label == ACTIVITY
