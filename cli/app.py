@@ -46,9 +46,24 @@ def cli(message: str | None) -> None:
 
 
 def _register() -> None:
-    from provgraph.cli import config, export, lineage, log, rebuild, run, show, sql, status
+    from provgraph.cli import (
+        config,
+        cypher,
+        export,
+        lineage,
+        log,
+        pull,
+        push,
+        rebuild,
+        run,
+        show,
+        sql,
+        status,
+        sync,
+    )
 
-    for module in (run, log, show, lineage, sql, export, status, rebuild, config):
+    for module in (run, log, show, lineage, sql, export, status, rebuild, config, sync, cypher,
+                   push, pull):
         cli.add_command(module.command)
 
 

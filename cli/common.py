@@ -36,25 +36,13 @@ def opened_index(rebuild: bool = False, read_only: bool = False):
 
     `read_only` guarantees a connection that cannot write (for user-written SQL).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from provgraph.capture import recover
     from provgraph.indexer import open_index
 
     repo = repository()
     repo.ensure_prov_dir()
     recover(repo)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=err_console, transient=True,
-                  disable=not err_console.is_terminal) as bar:
-        task = None
-
-        def progress(done: int, total: int) -> None:
-            nonlocal task
-            if task is None:
-                task = bar.add_task("indexing the journal", total=total)
-            bar.update(task, completed=done)
-
+    with progress_bar("indexing the journal") as progress:
         store = open_index(repo, progress=progress, rebuild=rebuild)
     if read_only and not store.read_only:
         from provgraph.stores.embedded import EmbeddedStore
@@ -65,6 +53,22 @@ def opened_index(rebuild: bool = False, read_only: bool = False):
         yield repo, store
     finally:
         store.close()
+
+
+@contextmanager
+def progress_bar(description: str):
+    """A progress callback(done, total) drawing a bar on a terminal (nothing otherwise)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=err_console, transient=True,
+                  disable=not err_console.is_terminal) as bar:
+        task = bar.add_task(description, total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress
 
 
 def repo_path(repo: Repository, reference: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from provgraph.cli.common import console, repository
 
 
@@ -53,5 +54,8 @@ def unset(key: str) -> None:
 @command.command("list")
 def list_() -> None:
     """Every setting and its value."""
+    from provgraph.config import SECRET_KEYS
+
     for key, value in sorted(_config().values.items()):
-        click.echo(f"{key} = {value}")
+        if value is not None:
+            click.echo(f"{key} = {'***' if key in SECRET_KEYS else value}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import click
-from provgraph.cli.common import console, json_out, opened_index, repo_path
 from rich.markup import escape
 from rich.tree import Tree
+
+from provgraph.cli.common import console, json_out, opened_index, repo_path
 
 
 def _label(step, descendants: bool) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import click
-from provgraph.cli.common import console, json_out, opened_index
 from rich.markup import escape
+
+from provgraph.cli.common import console, json_out, opened_index
 
 
 def _when(timestamp: str | None) -> str:

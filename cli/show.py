@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import click
-from provgraph.cli.common import console, json_out, opened_index, repo_path
 from rich.markup import escape
 from rich.table import Table
+
+from provgraph.cli.common import console, json_out, opened_index, repo_path
 
 
 @click.command("show")

@@ -6,9 +6,10 @@ import csv
 import sys
 
 import click
-from provgraph.cli.common import console, json_out, opened_index
 from rich.markup import escape
 from rich.table import Table
+
+from provgraph.cli.common import console, json_out, opened_index
 
 
 @click.command("sql")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import click
-from provgraph.cli.common import console, json_out, repository
 from rich.markup import escape
+
+from provgraph.cli.common import console, json_out, repository
 
 
 @click.command("status")
@@ -32,6 +33,7 @@ def command(as_json: bool) -> None:
         "index": index,
         "running": [r["record"]["command"] for r in running],
         "large_file_limit": config.large_file_limit,
+        "neo4j": _neo4j_status(repo, config),
     }
     if as_json:
         json_out(info)
@@ -47,4 +49,25 @@ def command(as_json: bool) -> None:
         console.print(f"running     {len(running)} capture(s) in progress or interrupted:")
         for command in info["running"]:
             console.print(f"            {escape(command)}")
+    neo4j = info["neo4j"]
+    if neo4j is None:
+        console.print("neo4j       not configured (prov config set neo4j.uri bolt://host:7687)")
+    else:
+        synced = f", last synced {neo4j['synced_at'][:19]}" if neo4j.get("synced_at") else ""
+        console.print(f"neo4j       {escape(neo4j['uri'])}: {neo4j['pending']} record(s) pending"
+                      f"{synced}")
+        if neo4j.get("error"):
+            console.print(f"            last sync failed: {escape(neo4j['error'])}")
     console.print(f"large files over {info['large_file_limit']:,} bytes are kept by digest only")
+
+
+def _neo4j_status(repo, config) -> dict | None:
+    from provgraph import sync
+
+    if not config.neo4j_configured:
+        return None
+    target = sync.Target(config)
+    state = sync.load_state(repo, target)
+    return {"uri": target.uri, "database": target.database,
+            "pending": sync.pending(repo, target), "synced_at": state.get("synced_at"),
+            "error": state.get("error")}

@@ -127,12 +127,23 @@ def run(args: list[str], cwd: str | None = None, message: str | None = None,
         raise ProvError("nothing to run: give a command, e.g. prov python train.py")
     session = Session.open(cwd, message, repo, walk)
     cwd = os.path.abspath(cwd or os.getcwd())
-    if not needs_shell(args):
-        return capture(session, args, None, cwd)
-    try:
-        parts = split_list(args[0])
-    except ShellSyntaxError as exc:
-        raise ProvError(f"shell syntax: {exc}") from None
+    if needs_shell(args):
+        try:
+            parts = split_list(args[0])
+        except ShellSyntaxError as exc:
+            raise ProvError(f"shell syntax: {exc}") from None
+        outcome = _run_list(session, parts, cwd)
+    else:
+        outcome = capture(session, args, None, cwd)
+    if session.config.neo4j_configured and session.config.neo4j_autosync:
+        from provgraph import sync
+
+        sync.start_background(session.repo)
+    return outcome
+
+
+def _run_list(session: Session, parts: list, cwd: str) -> runner.Outcome:
+    """Each part of an `a && b; c || d` list is an activity, run as the shell would."""
     last = runner.Outcome(0)
     for part in parts:
         if (part.op == "&&" and last.exit_code != 0) or (part.op == "||" and last.exit_code == 0):

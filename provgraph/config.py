@@ -1,5 +1,5 @@
 """Settings: defaults, then the project's `.prov.toml` (committed, shared by the team), then
-`.git/prov/config.toml` (this clone only, written by `prov config set`; the place for
+`.git/prov/config.json` (this clone only, written by `prov config set`; the place for
 anything private such as a password), then `PROV_*` environment variables.
 
 Keys are dotted (`capture.large_file_limit`); TOML tables map onto the dots.
@@ -24,10 +24,27 @@ DEFAULTS: dict[str, Any] = {
     "redact.patterns": [],
     # Extra option / variable names whose values are secrets.
     "redact.names": [],
+    # The Neo4j index: bolt://, neo4j:// or neo4j+s:// (clusters, Aura); none by default.
+    "neo4j.uri": None,
+    "neo4j.user": None,
+    "neo4j.password": None,
+    "neo4j.database": "neo4j",
+    # Push to Neo4j in the background after each capture (else only on `prov sync`).
+    "neo4j.autosync": True,
 }
 
 #: Environment variables that override a key, e.g. PROV_LARGE_FILE_LIMIT=10MB.
-ENVIRONMENT = {"capture.large_file_limit": "PROV_LARGE_FILE_LIMIT"}
+ENVIRONMENT = {
+    "capture.large_file_limit": "PROV_LARGE_FILE_LIMIT",
+    "neo4j.uri": "PROV_NEO4J_URI",
+    "neo4j.user": "PROV_NEO4J_USER",
+    "neo4j.password": "PROV_NEO4J_PASSWORD",
+    "neo4j.database": "PROV_NEO4J_DATABASE",
+    "neo4j.autosync": "PROV_NEO4J_AUTOSYNC",
+}
+
+#: Keys that must never be in a committed file.
+SECRET_KEYS = frozenset({"neo4j.password"})
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(i?)b?|b)?\s*$", re.I)
 _POWERS = {"k": 1, "m": 2, "g": 3, "t": 4}
@@ -73,20 +90,37 @@ def _read_toml(path: str) -> dict[str, Any]:
 class Config:
     def __init__(self, root: str, prov_dir: str):
         self.project_file = os.path.join(root, ".prov.toml")
-        self.local_file = os.path.join(prov_dir, "config.toml")
+        self.local_file = os.path.join(prov_dir, "config.json")
         self.project = _read_toml(self.project_file)
-        self.local = _flatten(_read_toml(self.local_file))
-        self.values = {**DEFAULTS, **_flatten(self.project), **self.local}
+        project = _flatten(self.project)
+        secrets = sorted(k for k in project if k in SECRET_KEYS)
+        if secrets:
+            raise ProvError(f"{self.project_file} is committed: keep {', '.join(secrets)} out of "
+                            "it (use `prov config set` or the environment)")
+        self.local = _read_json(self.local_file)
+        self.values = {**DEFAULTS, **project, **self.local}
         for key, variable in ENVIRONMENT.items():
-            if variable in os.environ:
+            if os.environ.get(variable):
                 self.values[key] = os.environ[variable]
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
+        value = self.values.get(key)
+        return default if value is None else value
 
     @property
     def large_file_limit(self) -> int:
         return parse_size(self.values["capture.large_file_limit"])
+
+    @property
+    def neo4j_configured(self) -> bool:
+        return bool(self.values.get("neo4j.uri"))
+
+    @property
+    def neo4j_autosync(self) -> bool:
+        value = self.values.get("neo4j.autosync", True)
+        if isinstance(value, str):
+            return value.strip().lower() not in ("0", "false", "no", "off")
+        return bool(value)
 
     def tables(self, name: str) -> list[dict[str, Any]]:
         """Arrays of tables in `.prov.toml`, such as `[[ingestor]]` entries."""
@@ -94,36 +128,44 @@ class Config:
         return value if isinstance(value, list) else [value]
 
     def set_local(self, key: str, value: str) -> None:
-        """Store one key in this clone's config (never in a committed file)."""
-        from provgraph.gitio import write_file_atomic
-
+        """Store one key in this clone's config (never in a committed file; owner-only)."""
         self.local[key] = _coerce(value)
-        lines = [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in sorted(self.local.items())]
-        write_file_atomic(self.local_file, ("\n".join(lines) + "\n").encode())
-        os.chmod(self.local_file, 0o600)
+        self._write_local()
 
     def unset_local(self, key: str) -> bool:
-        from provgraph.gitio import write_file_atomic
-
         if key not in self.local:
             return False
         del self.local[key]
-        lines = [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in sorted(self.local.items())]
-        write_file_atomic(self.local_file, ("\n".join(lines) + "\n").encode())
+        self._write_local()
         return True
 
+    def _write_local(self) -> None:
+        from provgraph.gitio import write_file_atomic
 
-#: Prefixes of keys other issues of the project own (each checks its own values).
-KEY_PREFIXES = ("neo4j.",)
+        write_file_atomic(self.local_file, json.dumps(self.local, indent=2, sort_keys=True)
+                          .encode() + b"\n")
+        os.chmod(self.local_file, 0o600)
 
 
 def check_key(key: str, value: str) -> None:
     """Refuse a misspelt key or a bad value before it is stored."""
-    if key not in DEFAULTS and not key.startswith(KEY_PREFIXES):
+    if key not in DEFAULTS:
         known = ", ".join(sorted(DEFAULTS))
-        raise ProvError(f"unknown setting {key} (known: {known}, neo4j.*)")
+        raise ProvError(f"unknown setting {key} (known: {known})")
     if key == "capture.large_file_limit":
         parse_size(value)
+    if key == "neo4j.uri" and not re.match(r"^(bolt|neo4j)(\+s|\+ssc)?://", value):
+        raise ProvError(f"not a Neo4j URI: {value} (bolt://, neo4j://, neo4j+s://, bolt+s://...)")
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read())
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise ProvError(f"{path}: {exc}") from None
 
 
 def _coerce(text: str) -> Any:
@@ -132,13 +174,3 @@ def _coerce(text: str) -> Any:
     if text in ("true", "false"):
         return text == "true"
     return text
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))

@@ -52,6 +52,15 @@ def run(
     return proc.stdout
 
 
+def succeeds(args: list[str], cwd: str | os.PathLike) -> bool:
+    """Whether a git command exits 0: its answer to yes/no questions (`merge-base
+    --is-ancestor`)."""
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True).returncode == 0
+    except FileNotFoundError as exc:
+        raise GitError("git is not installed or not on PATH") from exc
+
+
 class Started:
     """A git process running in the background while provgraph does something else."""
 

@@ -31,6 +31,8 @@ def resolve(repo: Repository, entries: list[Entry]) -> list[Resolved]:
     pairs: list[tuple[str, str]] = []
     for entry in entries:
         rec = entry.record
+        if "before" not in rec:
+            continue  # a graph record: nothing to diff
         if rec.get("prev") and rec["prev"] != rec["before"]:
             pairs.append((rec["prev"], rec["before"]))
         if rec.get("after") and rec["after"] != rec["before"]:
@@ -45,7 +47,8 @@ def resolve(repo: Repository, entries: list[Entry]) -> list[Resolved]:
     names: list[str] = []
     for entry in entries:
         rec = entry.record
-        names += [f"{rec['before']}:{u['path']}" for u in rec.get("used", [])]
+        names += [f"{rec['before']}:{u['path']}" for u in rec.get("used", [])
+                  if "before" in rec]
     for changes in diffs.values():
         for change in changes:
             names += [oid for oid in (change.old_oid, change.new_oid) if oid]
@@ -59,11 +62,12 @@ def resolve(repo: Repository, entries: list[Entry]) -> list[Resolved]:
             info = found.get(f"{rec['before']}:{item['path']}")
             if info and info[1] == "blob":
                 used.append((item["path"], info[0], item.get("role", "argument")))
+        before = rec.get("before", "")
         resolved.append(
             Resolved(
                 record=rec,
-                external=diffs.get((rec.get("prev") or "", rec["before"]), []),
-                changes=diffs.get((rec["before"], rec.get("after") or ""), []),
+                external=diffs.get((rec.get("prev") or "", before), []),
+                changes=diffs.get((before, rec.get("after") or ""), []),
                 used=used,
                 sizes=sizes,
             )
@@ -106,6 +110,8 @@ class Indexer:
                progress: Progress | None) -> int:
         replay = Replay(self.repo.project, self.store.load_state(),
                         self.store.meta("sequence", 0))
+        if entries:
+            self.store.next_generation()
         done = 0
         for start in range(0, len(entries), self.BATCH):
             batch = entries[start : start + self.BATCH]
@@ -114,7 +120,7 @@ class Indexer:
                 n, e = replay.apply(item)
                 nodes += n
                 edges += e
-            self.store.write(nodes, edges)
+            self.store.write(nodes, edges, self.repo.project)
             self.store.save_state(replay.state, replay.touched)
             replay.touched.clear()
             done += len(batch)

@@ -77,6 +77,27 @@ class Journal:
                     time.sleep((1 + os.urandom(1)[0] / 32) * 0.001 * (attempt + 1))
         raise gitio.GitError(f"could not update {self.ref} after 100 attempts")
 
+    def append_graph(self, nodes: list[dict[str, Any]], edges: list[dict[str, Any]],
+                     source: str, agent: dict[str, str] | None = None) -> str:
+        """Record provenance captured elsewhere (an imported document, generated data):
+        nodes `{"id", "label", "properties"}` and edges `{"type", "source", "target",
+        "properties"}` taken into the graph as they are, ids kept."""
+        from provgraph.timestamps import now
+
+        stamp = now()
+        return self.append({
+            "kind": "graph",
+            "id": "imp-" + os.urandom(8).hex(),
+            "project": self.repo.project,
+            "command": f"import {source}",
+            "source": source,
+            "agent": agent or {},
+            "started": stamp,
+            "ended": stamp,
+            "nodes": nodes,
+            "edges": edges,
+        })
+
     def tip(self) -> str | None:
         """Where this clone's chain ends (read without a process)."""
         if os.path.exists(os.path.join(self.repo.common_dir, "reftable")):

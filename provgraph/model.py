@@ -57,9 +57,13 @@ def _short_hash(*parts: str) -> str:
 def entity_id(project: str, path: str, digest: str, origin: str) -> str:
     """Stable across rebuilds and clones: what the version is, and what made it.
 
-    `origin` is the generating activity's id, or for a version provgraph did not see being made,
-    the id of the version it replaced ("" for the first one seen). The same content coming
-    back later is thus a new version, never a cycle.
+    `origin` says where the version came from, using only what its own journal record says, so
+    that every clone derives the same id whatever other records it also holds:
+    - the id of the activity that generated it;
+    - `seen:<activity id>` for a change made outside provgraph, found by that activity's
+      before-snapshot (the same content coming back later is a new version, never a cycle);
+    - "" for a version that was simply there when provgraph first met the file (the same in
+      every clone: two clones using the committed data.csv use one entity).
     """
     return "ent-" + _short_hash(project, path, digest, origin)
 
@@ -72,6 +76,9 @@ def flatten(properties: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested dicts become dotted keys; lists stay lists when their items are all scalars of one
     type, and become JSON text otherwise; None values are dropped (Neo4j has no null property).
     """
+    if not prefix and not any(v is None or isinstance(v, (dict, list, tuple))
+                              for v in properties.values()):
+        return dict(properties)  # already flat: the common case, kept cheap
     flat: dict[str, Any] = {}
     for key, value in properties.items():
         name = f"{prefix}{key}"

@@ -75,6 +75,8 @@ class Replay:
         self.nodes: list[Node] = []
         self.edges: list[Edge] = []
         record = self.record = item.record
+        if record.get("kind") == "graph":
+            return self._graph(record)
         self.large = {info["pointer"]: info for info in record.get("large", {}).values()}
         self.sizes = item.sizes
         self.sequence += 1
@@ -93,6 +95,15 @@ class Replay:
                 self._generated(change, record, agent)
         self._activity(record, agent, deleted)
         return self.nodes, self.edges
+
+    def _graph(self, record: dict[str, Any]) -> tuple[list[Node], list[Edge]]:
+        """Provenance captured elsewhere: its nodes and edges, as they are, in this project."""
+        nodes = [Node(n["id"], n["label"], {**flatten(n.get("properties", {})),
+                                             "project": self.project})
+                 for n in record.get("nodes", [])]
+        edges = [Edge(e["type"], e["source"], e["target"], flatten(e.get("properties", {})))
+                 for e in record.get("edges", [])]
+        return nodes, edges
 
     # -- nodes -------------------------------------------------------------------------
 
@@ -150,17 +161,19 @@ class Replay:
         self.touched.add(path)
         return node_id
 
-    def _current(self, path: str, oid: str) -> str:
+    def _current(self, path: str, oid: str, seen: bool = False) -> str:
         """The version of `path` with content `oid`, made current if it was not.
 
-        A mismatch means the file changed where provgraph could not see it: the new version
-        is derived from the previous one with `missing: true`.
+        `seen`: the record's own diff shows this content replacing another, outside
+        provgraph. A mismatch means the file changed where provgraph could not see it: the new
+        version is derived from the previous one with `missing: true`.
         """
         previous = self.state.get(path)
         if previous and previous.entity and previous.oid == oid:
             return previous.entity
         replaced = previous.entity if previous else None
-        node_id = self._entity(path, oid, replaced or "", previous,
+        origin = f"seen:{self.record['id']}" if seen else ""
+        node_id = self._entity(path, oid, origin, previous,
                                observed=_snapshot_time(self.record), replaced=replaced)
         if replaced:
             self._edge(WAS_DERIVED_FROM, node_id, replaced, {"missing": True})
@@ -175,7 +188,7 @@ class Replay:
         previous = self.state.get(change.path)
         if previous is None and change.old_oid is not None:
             self._current(change.path, change.old_oid)  # the version before the edit
-        self._current(change.path, change.new_oid)
+        self._current(change.path, change.new_oid, seen=change.old_oid is not None)
 
     def _delete(self, path: str) -> None:
         previous = self.state.get(path)

@@ -12,6 +12,28 @@ import pytest
 
 BIN = Path(sys.executable).parent
 PROV = shutil.which("prov", path=str(BIN)) or shutil.which("prov")
+NEO4J_SERVER = Path(__file__).parent / "neo4j" / "server"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the real Neo4j server once for the whole run (not in xdist workers, which inherit
+    its URI), unless one is given in PROV_TEST_NEO4J_URI (as `.ci/run` does)."""
+    if hasattr(config, "workerinput") or os.environ.get("PROV_TEST_NEO4J_URI"):
+        return
+    running = subprocess.run([NEO4J_SERVER, "status"], capture_output=True).returncode == 0
+    proc = subprocess.run([NEO4J_SERVER, "start"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise pytest.UsageError(f"the test Neo4j server did not start:\n{proc.stderr[-3000:]}")
+    os.environ["PROV_TEST_NEO4J_URI"] = proc.stdout.strip().splitlines()[-1]
+    config.stash[_STARTED] = not running
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_STARTED, False):
+        subprocess.run([NEO4J_SERVER, "stop"], capture_output=True)
+
+
+_STARTED = pytest.StashKey[bool]()
 
 
 def git_env(home: Path) -> dict[str, str]:
@@ -88,17 +110,40 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
-    """A repository with one commit, as most projects are when they start using prov."""
+def repo_factory(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch):
+    """Make repositories with one commit each, as projects are when they start using prov."""
     env = git_env(home)
-    for key in [k for k in os.environ if k.startswith(("GIT_", "PROV_"))]:
+    for key in [k for k in os.environ if k.startswith(("GIT_", "PROV_")) and "TEST" not in k]:
         monkeypatch.delenv(key)
     for key in ("HOME", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL"):
         monkeypatch.setenv(key, env[key])
-    root = tmp_path / "repo"
-    root.mkdir()
-    r = Repo(root, env)
-    r.git("init", "-q")
-    r.write("README.md", "# analysis\n")
-    r.commit_all("start")
-    return r
+
+    def make(name: str = "repo") -> Repo:
+        root = tmp_path / name
+        root.mkdir()
+        r = Repo(root, env)
+        r.git("init", "-q")
+        r.write("README.md", f"# {name}\n")
+        r.commit_all("start")
+        return r
+
+    return make
+
+
+@pytest.fixture
+def repo(repo_factory) -> Repo:
+    """A repository with one commit."""
+    return repo_factory("repo")
+
+
+@pytest.fixture(scope="session")
+def neo4j_uri() -> str:
+    """The bolt URI of the real test server (started by pytest_configure)."""
+    return os.environ["PROV_TEST_NEO4J_URI"]
+
+
+@pytest.fixture
+def synced(repo: Repo, neo4j_uri: str) -> Repo:
+    """A repository configured to sync with the test server."""
+    repo.ok("config", "set", "neo4j.uri", neo4j_uri)
+    return repo

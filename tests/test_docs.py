@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 import pytest
+
 from provgraph.cli import SUBCOMMANDS
 from provgraph.cli.app import cli
 

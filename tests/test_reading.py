@@ -145,10 +145,9 @@ def test_an_empty_history_reads_cleanly(repo):
 
 
 def test_library_api(history):
-    from provgraph.queries.log import log
-
     import provgraph
     import provgraph.capture
+    from provgraph.queries.log import log
 
     outcome = provgraph.capture.run(["sh", "-c", "exit 3"], cwd=str(history.root))
     assert outcome.exit_code == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from provgraph.ingestors.posix import (
     SPECS,
     ParsedCommand,

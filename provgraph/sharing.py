@@ -1,0 +1,85 @@
+"""Sharing provenance through an ordinary git remote: `prov push` and `prov pull`.
+
+Each clone appends only to its own chain `refs/prov/journal/<clone>`, so exchanging chains
+never conflicts: a push sends every chain this clone has (a chain the remote already has
+further along is simply left as it is there), a pull fetches every chain into a staging
+namespace and fast-forwards the local copies of other clones' chains. Pulled records arrive in
+the indexes on the next read (and in Neo4j with the next sync); since records are replayed in
+the order their activities ended, a teammate's older work takes its place in the history.
+"""
+
+from __future__ import annotations
+
+from provgraph import gitio
+from provgraph.journal import REF_PREFIX, Journal
+from provgraph.repo import ProvError, Repository
+
+INCOMING = "refs/prov/incoming/"
+
+
+def _remote(repo: Repository, remote: str | None) -> str:
+    remote = remote or "origin"
+    known = repo.git("remote").decode().split()
+    if remote not in known and "/" not in remote and ":" not in remote:
+        raise ProvError(f"no git remote named {remote!r} (known: {', '.join(known) or 'none'})")
+    return remote
+
+
+def push(repo: Repository, remote: str | None = None) -> dict[str, object]:
+    """Send this clone's journal (and the other chains it holds) to `remote`."""
+    remote = _remote(repo, remote)
+    journal = Journal(repo)
+    if journal.tip() is None:
+        raise ProvError("nothing to push: no activity has been recorded in this clone yet")
+    out = gitio.run(["push", "--porcelain", remote, f"{REF_PREFIX}*:{REF_PREFIX}*"], repo.root,
+                    check=False)
+    pushed, behind = [], []
+    for line in out.decode().splitlines():
+        flag, _, rest = line.partition("\t")
+        if not rest or not rest.startswith(REF_PREFIX):
+            continue
+        chain = rest.split(":", 1)[0][len(REF_PREFIX):]
+        if flag in ("*", " ", "+", "="):
+            pushed.append(chain)
+        elif flag == "!":
+            behind.append(chain)
+    own = repo.clone_id
+    if own in behind:
+        raise ProvError(f"the remote {remote} has a different history for this clone's chain "
+                        f"({REF_PREFIX}{own}): was this clone copied? Nothing was overwritten.")
+    if not pushed and not behind:
+        raise ProvError(f"git push to {remote} failed: {out.decode().strip() or 'no answer'}")
+    return {"remote": remote, "pushed": sorted(pushed), "kept": sorted(behind)}
+
+
+def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
+    """Fetch every journal chain of `remote` and take in the records this clone lacks."""
+    remote = _remote(repo, remote)
+    staging = f"{INCOMING}{remote.replace('/', '_').replace(':', '_')}/"
+    before = Journal(repo).count()
+    repo.git("fetch", "--quiet", "--no-tags", remote, f"+{REF_PREFIX}*:{staging}*")
+    incoming = {line.split(" ", 1)[1][len(staging):]: line.split(" ", 1)[0]
+                for line in repo.git("for-each-ref", "--format=%(objectname) %(refname)",
+                                     staging).decode().splitlines()}
+    local = Journal(repo).tips()
+    own = repo.clone_id
+    updated, diverged = [], []
+    try:
+        for chain, theirs in sorted(incoming.items()):
+            ours = local.get(chain)
+            if chain == own or ours == theirs or (ours and _ancestor(repo, theirs, ours)):
+                continue  # our own chain, or nothing new
+            if ours and not _ancestor(repo, ours, theirs):
+                diverged.append(chain)
+                continue
+            gitio.update_ref(repo.common_dir, REF_PREFIX + chain, theirs, ours, repo.root)
+            updated.append(chain)
+    finally:
+        for chain in incoming:
+            repo.git("update-ref", "-d", staging + chain, check=False)
+    return {"remote": remote, "chains": sorted(updated), "diverged": diverged,
+            "records": Journal(repo).count() - before}
+
+
+def _ancestor(repo: Repository, older: str, newer: str) -> bool:
+    return gitio.succeeds(["merge-base", "--is-ancestor", older, newer], repo.root)

@@ -1,0 +1,280 @@
+"""The Neo4j index: the same PROV graph, where a team queries it with Cypher and the Browser.
+
+Schema (DESIGN.md): labels `Entity`, `Activity`, `Agent`; relationship types `used`,
+`wasGeneratedBy`, `wasAssociatedWith`, `wasAttributedTo`, `wasDerivedFrom`; every node has
+`id`, `name` and `project`; ingestor properties are dotted keys (query them with backticks:
+``a.`caffe.base_lr` ``). Uniqueness constraints on `id` and indexes on `path`, `name` and
+`project` are created on first use. Several repositories share one database: every node
+carries its `project` and every query here is scoped by it.
+
+Writes are idempotent and batched: `UNWIND $rows ... MERGE ... {id: row.id} SET n = row.props`,
+a few thousand rows a statement, each batch its own transaction (retried by the driver on
+transient errors). Values are always parameters; the only text put into a statement is a
+label or relationship type from the fixed lists below.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from neo4j import GraphDatabase
+from neo4j.exceptions import DriverError, Neo4jError
+
+from provgraph.model import (
+    ACTIVITY,
+    AGENT,
+    ENTITY,
+    LABELS,
+    USED,
+    WAS_ASSOCIATED_WITH,
+    WAS_ATTRIBUTED_TO,
+    WAS_DERIVED_FROM,
+    WAS_GENERATED_BY,
+    Edge,
+    Node,
+)
+from provgraph.repo import ProvError
+
+#: The labels at both ends of each relationship type, as PROV defines them.
+ENDPOINTS = {
+    USED: (ACTIVITY, ENTITY),
+    WAS_GENERATED_BY: (ENTITY, ACTIVITY),
+    WAS_ASSOCIATED_WITH: (ACTIVITY, AGENT),
+    WAS_ATTRIBUTED_TO: (ENTITY, AGENT),
+    WAS_DERIVED_FROM: (ENTITY, ENTITY),
+}
+
+#: Rows per statement (PROV_NEO4J_BATCH overrides: smaller for a slow link, larger for bulk).
+BATCH = int(os.environ.get("PROV_NEO4J_BATCH") or 5000)
+
+# One node by id, whatever its label: a union of three index seeks (a label-less match would
+# scan every node of the database).
+_BY_ID = " UNION ".join(f"WITH id MATCH (n:{label} {{id: id}}) RETURN n" for label in LABELS)
+
+
+class Neo4jStore:
+    def __init__(self, uri: str, project: str, user: str | None = None,
+                 password: str | None = None, database: str = "neo4j"):
+        self.uri = uri
+        self.project = project
+        self.database = database
+        auth = (user, password or "") if user else None
+        # The driver reports its own retries through logging: provgraph reports one line.
+        logging.getLogger("neo4j").setLevel(logging.CRITICAL)
+        try:
+            self.driver = GraphDatabase.driver(
+                uri, auth=auth, notifications_min_severity="OFF", connection_timeout=10,
+                max_transaction_retry_time=10)
+        except (DriverError, ValueError) as exc:
+            raise ProvError(f"Neo4j at {uri}: {exc}") from None
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> Neo4jStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def run(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
+        """Run one statement (with retries on transient errors) and return its records."""
+        params.setdefault("project", self.project)
+        try:
+            records, _, _ = self.driver.execute_query(cypher, params, database_=self.database)
+        except (DriverError, Neo4jError, OSError) as exc:
+            raise ProvError(f"Neo4j at {self.uri}: {_reason(exc)}") from None
+        return [record.data() for record in records]
+
+    def query(self, cypher: str, params: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+        """Any statement from a user (`prov cypher`), with `$project` always available."""
+        params = {"project": self.project, **params}
+        try:
+            records, _summary, keys = self.driver.execute_query(cypher, params,
+                                                               database_=self.database)
+        except (DriverError, Neo4jError, OSError) as exc:
+            raise ProvError(f"Cypher: {_reason(exc)}") from None
+        return list(keys), [[_plain(record[key]) for key in keys] for record in records]
+
+    def check(self) -> None:
+        """Fail with one clear line when the server cannot be reached."""
+        try:
+            self.driver.verify_connectivity()
+        except (DriverError, Neo4jError, OSError) as exc:
+            raise ProvError(f"Neo4j at {self.uri}: {_reason(exc)}") from None
+
+    # -- writing -----------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        for label in LABELS:
+            low = label.lower()
+            self.run(f"CREATE CONSTRAINT provgraph_{low}_id IF NOT EXISTS "
+                     f"FOR (n:{label}) REQUIRE n.id IS UNIQUE")
+            for key in ("name", "project") + (("path",) if label == ENTITY else ()):
+                self.run(f"CREATE INDEX provgraph_{low}_{key} IF NOT EXISTS "
+                         f"FOR (n:{label}) ON (n.{key})")
+
+    def write(self, nodes: Iterable[Node], edges: Iterable[Edge]) -> int:
+        """MERGE nodes, then relationships, in batches; returns how many elements were sent."""
+        sent = 0
+        by_label: dict[str, list[dict[str, Any]]] = {}
+        for node in nodes:
+            props = {**node.properties, "id": node.id, "project": self.project}
+            by_label.setdefault(node.label, []).append({"id": node.id, "props": props})
+        for label, rows in sorted(by_label.items()):
+            if label not in LABELS:
+                raise ProvError(f"cannot store a node labelled {label!r} in Neo4j")
+            for chunk in _chunks(rows):
+                self.run(f"UNWIND $rows AS row MERGE (n:{label} {{id: row.id}}) "
+                         "SET n = row.props", rows=chunk)
+                sent += len(chunk)
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for edge in edges:
+            by_type.setdefault(edge.type, []).append(
+                {"source": edge.source, "target": edge.target, "props": edge.properties})
+        for kind, rows in sorted(by_type.items()):
+            if kind not in ENDPOINTS:
+                raise ProvError(f"cannot store a relationship of type {kind!r} in Neo4j")
+            source, target = ENDPOINTS[kind]
+            for chunk in _chunks(rows):
+                self.run(f"UNWIND $rows AS row "
+                         f"MATCH (a:{source} {{id: row.source}}) "
+                         f"MATCH (b:{target} {{id: row.target}}) "
+                         f"MERGE (a)-[r:{kind}]->(b) SET r = row.props", rows=chunk)
+                sent += len(chunk)
+        return sent
+
+    def delete_project(self) -> None:
+        """Remove every node of this project (and its relationships), in small transactions
+        (which Neo4j runs only in an auto-commit transaction)."""
+        try:
+            with self.driver.session(database=self.database) as session:
+                for label in LABELS:
+                    session.run(f"MATCH (n:{label} {{project: $project}}) "
+                                "CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS",
+                                project=self.project).consume()
+        except (DriverError, Neo4jError, OSError) as exc:
+            raise ProvError(f"Neo4j at {self.uri}: {_reason(exc)}") from None
+
+    # -- reading (the interface the queries use on either store) ----------------------------
+
+    def node(self, node_id: str) -> Node | None:
+        return self.nodes([node_id]).get(node_id)
+
+    def nodes(self, ids: Iterable[str]) -> dict[str, Node]:
+        ids = sorted(set(ids))
+        if not ids:
+            return {}
+        rows = self.run(f"UNWIND $ids AS id CALL {{ {_BY_ID} }} "
+                        "WITH n WHERE n.project = $project "
+                        "RETURN labels(n)[0] AS label, properties(n) AS props", ids=ids)
+        return {row["props"]["id"]: _node(row) for row in rows}
+
+    def edges(self, ids: Iterable[str], direction: str = "out",
+              types: Iterable[str] | None = None) -> list[Edge]:
+        ids = sorted(set(ids))
+        if not ids:
+            return []
+        types = list(types) if types is not None else list(ENDPOINTS)
+        patterns = {"out": ["(n)-[r]->(m)"], "in": ["(n)<-[r]-(m)"],
+                    "both": ["(n)-[r]->(m)", "(n)<-[r]-(m)"]}[direction]
+        found: dict[tuple[str, str, str], Edge] = {}
+        for pattern in patterns:
+            rows = self.run(
+                f"UNWIND $ids AS id CALL {{ {_BY_ID} }} "
+                f"WITH n WHERE n.project = $project MATCH {pattern} WHERE type(r) IN $types "
+                "RETURN type(r) AS type, startNode(r).id AS source, endNode(r).id AS target, "
+                "properties(r) AS props", ids=ids, types=types)
+            for row in rows:
+                edge = Edge(row["type"], row["source"], row["target"], row["props"])
+                found[edge.key] = edge
+        return [found[key] for key in sorted(found)]
+
+    def entity(self, path: str, version: int | None = None) -> Node | None:
+        rows = self.run(
+            "MATCH (n:Entity {project: $project, path: $path}) "
+            "WHERE $version IS NULL OR n.version = $version "
+            "RETURN 'Entity' AS label, properties(n) AS props ORDER BY n.version DESC LIMIT 1",
+            path=path, version=version)
+        return _node(rows[0]) if rows else None
+
+    def activities(self, limit: int | None = None, offset: int = 0) -> list[Node]:
+        rows = self.run(
+            "MATCH (n:Activity {project: $project}) RETURN 'Activity' AS label, "
+            "properties(n) AS props ORDER BY n.ended DESC, n.id DESC SKIP $offset LIMIT $limit",
+            offset=offset, limit=limit if limit is not None else 2**62)
+        return [_node(row) for row in rows]
+
+    def all_nodes(self) -> list[Node]:
+        nodes = []
+        for label in LABELS:
+            rows = self.run(f"MATCH (n:{label} {{project: $project}}) "
+                            f"RETURN '{label}' AS label, properties(n) AS props")
+            nodes += [_node(row) for row in rows]
+        return sorted(nodes, key=lambda n: (n.label, n.id))
+
+    def all_edges(self) -> list[Edge]:
+        edges = []
+        for kind, (source, _target) in ENDPOINTS.items():
+            rows = self.run(f"MATCH (a:{source} {{project: $project}})-[r:{kind}]->(b) "
+                            "RETURN a.id AS source, b.id AS target, properties(r) AS props")
+            edges += [Edge(kind, row["source"], row["target"], row["props"]) for row in rows]
+        return sorted(edges, key=lambda e: e.key)
+
+    def counts(self) -> dict[str, int]:
+        counts = {}
+        for label in LABELS:
+            counts[label] = self.run(f"MATCH (n:{label} {{project: $project}}) "
+                                     "RETURN count(n) AS n")[0]["n"]
+        counts["edges"] = sum(
+            self.run(f"MATCH (a:{source} {{project: $project}})-[r:{kind}]->() "
+                     "RETURN count(r) AS n")[0]["n"]
+            for kind, (source, _target) in ENDPOINTS.items())
+        return counts
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), BATCH):
+        yield rows[start : start + BATCH]
+
+
+def _node(row: dict[str, Any]) -> Node:
+    props = dict(row["props"])
+    node_id = props.pop("id")
+    return Node(node_id, row["label"], props)
+
+
+def _plain(value: Any) -> Any:
+    """Nodes, relationships and paths as plain data a table or JSON can show."""
+    from neo4j.graph import Node as GraphNode
+    from neo4j.graph import Path, Relationship
+
+    if isinstance(value, GraphNode):
+        return {"labels": sorted(value.labels), **dict(value)}
+    if isinstance(value, Relationship):
+        return {"type": value.type, **dict(value)}
+    if isinstance(value, Path):
+        return [_plain(node) for node in value.nodes]
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if hasattr(value, "iso_format"):  # neo4j.time types
+        return value.iso_format()
+    return value
+
+
+def _reason(exc: BaseException) -> str:
+    from neo4j.exceptions import AuthError, ServiceUnavailable
+
+    if isinstance(exc, ServiceUnavailable):
+        return "cannot connect (is the server running and the URI right?)"
+    if isinstance(exc, AuthError):
+        return "authentication failed (check neo4j.user and the password)"
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return message.splitlines()[0].rstrip(":")
