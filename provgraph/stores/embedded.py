@@ -286,6 +286,16 @@ class EmbeddedStore:
         row = self.db.execute(sql + " ORDER BY version DESC LIMIT 1", params).fetchone()
         return self.node(row[0]) if row else None
 
+    def named(self, name: str, label: str | None = None) -> list[Node]:
+        """Nodes by their human name (`caffe train #14`, `model.pkl@v2`, `alice`)."""
+        sql = "SELECT id FROM nodes WHERE name = ?"
+        params: list[Any] = [name]
+        if label:
+            sql += " AND label = ?"
+            params.append(label)
+        found = self.nodes(r[0] for r in self.db.execute(sql, params).fetchall())
+        return sorted(found.values(), key=lambda n: n.id)
+
     def activities(self, limit: int | None = None, offset: int = 0) -> list[Node]:
         """Activities, newest first."""
         sql = "SELECT id FROM activities ORDER BY ended DESC NULLS LAST, id DESC"

@@ -203,6 +203,16 @@ class Neo4jStore:
             path=path, version=version)
         return _node(rows[0]) if rows else None
 
+    def named(self, name: str, label: str | None = None) -> list[Node]:
+        found = []
+        for each in ([label] if label else LABELS):
+            if each not in LABELS:
+                return []
+            rows = self.run(f"MATCH (n:{each} {{project: $project, name: $name}}) "
+                            f"RETURN '{each}' AS label, properties(n) AS props", name=name)
+            found += [_node(row) for row in rows]
+        return sorted(found, key=lambda n: n.id)
+
     def activities(self, limit: int | None = None, offset: int = 0) -> list[Node]:
         rows = self.run(
             "MATCH (n:Activity {project: $project}) RETURN 'Activity' AS label, "
