@@ -14,7 +14,7 @@ import sys
 #: (tests/test_cli.py checks this against the click application.)
 SUBCOMMANDS = frozenset({
     "run", "log", "show", "lineage", "sql", "export", "status", "rebuild", "config",
-    "sync", "cypher", "push", "pull",
+    "sync", "cypher", "push", "pull", "ingestors", "metrics", "plot", "diff",
 })
 
 

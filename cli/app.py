@@ -49,9 +49,13 @@ def _register() -> None:
     from provgraph.cli import (
         config,
         cypher,
+        diff,
         export,
+        ingestors,
         lineage,
         log,
+        metrics,
+        plot,
         pull,
         push,
         rebuild,
@@ -63,7 +67,7 @@ def _register() -> None:
     )
 
     for module in (run, log, show, lineage, sql, export, status, rebuild, config, sync, cypher,
-                   push, pull):
+                   push, pull, metrics, plot, diff, ingestors):
         cli.add_command(module.command)
 
 

@@ -20,6 +20,8 @@ import re
 from collections import namedtuple
 from types import MappingProxyType
 
+from provgraph.ingestors import Ingestor
+
 _FLAG, _REQUIRED, _OPTIONAL = "flag", "required", "optional"
 
 # Long options that name an output file, whatever the utility (compared without dashes).
@@ -480,8 +482,11 @@ def candidate_inputs(parsed: ParsedCommand) -> list[str]:
     return list(dict.fromkeys([*parsed.operands, *arguments]))
 
 
-class PosixIngestor:
-    """The fallback ingestor: what POSIX argument syntax alone says about any command."""
+class PosixIngestor(Ingestor):
+    """The fallback ingestor: what POSIX argument syntax alone says about any command.
+
+    Its keys are not namespaced (they are the activity's own `utility`, `options`, ...), and
+    it runs for every command of a pipeline, inline: it is pure and fast."""
 
     name = "posix"
     pattern = re.compile(r".*", re.S)

@@ -16,8 +16,9 @@ import signal
 import sys
 import time
 
-from provgraph import gitio, ingestors, recovery, runner
+from provgraph import gitio, recovery, runner
 from provgraph.config import Config
+from provgraph.ingestors.hooks import Hooks
 from provgraph.journal import Journal, new_activity_id
 from provgraph.redact import Redactor
 from provgraph.repo import ProvError, Repository
@@ -182,27 +183,33 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
             ) -> runner.Outcome:
     """One activity: before-snapshot, run, after-snapshot, durable journal record."""
     repo = session.repo
-    redirects: list[tuple[str, str]] = []  # (operator, target)
+    redirects: list[dict[str, Any]] = []
     if argv is not None:
-        commands_argv = [argv]
+        commands = [argv]
         command = shlex.join(session.redactor.argv(argv))
         launch = argv
     else:
         assert text is not None
         pipeline = parse_pipeline(text)
-        commands_argv = [c.argv for c in pipeline if c.argv]
-        redirects = [(r.op, r.target) for c in pipeline for r in c.redirects
-                     if r.op not in (">&", "<&", "<<<")]
+        commands = [c.argv for c in pipeline if c.argv]
+        redirects = [{"op": r.op, "fd": r.fd, "target": r.target} for c in pipeline
+                     for r in c.redirects if r.op not in (">&", "<&", "<<<")]
         command = session.redactor.text(text)
         launch = [runner.user_shell(), "-c", text]
 
-    activity, inputs, outputs, fragments = _describe(session, commands_argv, command, cwd)
-    shell = text is not None
-    inputs = [(t, "redirect") for op, t in redirects if op in ("<", "<>")] + inputs
-    used = _used_files(repo, inputs, cwd, shell)
-    words = [w for w, _ in inputs] + outputs + [t for _, t in redirects]
-    named = sorted({p for w in words for p in _paths(repo, w, cwd, shell)})
+    # Ingestors see the redacted words: a secret never reaches a record, and a secret is
+    # never the name of an input file, so nothing is lost for finding used files.
     activity_id = new_activity_id()
+    scratch = repo.prov_path(f"running/{activity_id}.d")  # for ingestors that need files
+    hooks = Hooks(session.config, command, [session.redactor.argv(c) for c in commands],
+                  redirects, cwd, repo.root, scratch)
+    hooks.before()
+    shell = text is not None
+    inputs = [(r["target"], "redirect") for r in redirects if r["op"] in ("<", "<>")]
+    inputs += [(word, "argument") for word in hooks.inputs]
+    used = _used_files(repo, inputs, cwd, shell)
+    words = [w for w, _ in inputs] + hooks.outputs + [r["target"] for r in redirects]
+    named = sorted({p for w in words for p in _paths(repo, w, cwd, shell)})
     before = session.snapshots.take(session.walk)
     session.walk = None
     record: dict[str, Any] = {
@@ -212,7 +219,7 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
         "shell": text is not None,
         "cwd": relative_cwd(repo, cwd),
         "agent": session.agent.value(),
-        "activity": activity,
+        "activity": hooks.activity,
         "used": used,
         "named": named,
         "prev": recovery.last_snapshot(repo),
@@ -221,11 +228,13 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
     }
     if session.message:
         record["message"] = session.message
-    if fragments:
-        record["fragments"] = fragments
+    streams = {name: repo.prov_path(f"running/{activity_id}.{name}") for name in hooks.streams}
+    env = {**os.environ, **hooks.env} if hooks.env else None
     record["started"] = now()
     marker = recovery.start(repo, record, before)
-    outcome = runner.run(launch, cwd, on_start=lambda pid: recovery.started_child(marker, pid))
+    outcome = runner.run(launch, cwd, env=env,
+                         on_start=lambda pid: recovery.started_child(marker, pid),
+                         tee=streams, on_data=hooks.during if streams else None)
     ended_ns = time.time_ns()
     record["ended"] = now()
     if outcome.error:
@@ -234,8 +243,10 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
     theirs = _concurrent_changes(repo, record, before, after, ended_ns)
     if theirs:
         record["concurrent_changes"] = theirs
+    if hooks.others:
+        _after_hooks(repo, hooks, record, before, after, outcome, streams)
     finish(session, record, before, after, outcome)
-    recovery.done(repo, marker, after.tree)
+    recovery.done(repo, marker, after.tree)  # also removes the streams and the scratch folder
     return outcome
 
 
@@ -259,30 +270,35 @@ def _concurrent_changes(repo: Repository, record: dict[str, Any], before: Snapsh
     return sorted(others)
 
 
-def _describe(session: Session, commands: list[list[str]], command: str, cwd: str
-              ) -> tuple[dict[str, Any], list[tuple[str, str]], list[str], list[dict[str, Any]]]:
-    """Ask the ingestors about each command of the pipeline.
+def _after_hooks(repo: Repository, hooks: Hooks, record: dict[str, Any], before: Snapshot,
+                 after: Snapshot, outcome: runner.Outcome, streams: dict[str, str]) -> None:
+    """Let the ingestors read what the command printed and changed, and keep what they say."""
+    changes = []
+    if hooks.wants_changes and before.tree != after.tree:
+        out = repo.git("diff-tree", "-r", "-z", "--name-status", before.tree, after.tree)
+        items = gitio.split_z(out)
+        changes = [{"path": path, "status": status[0]}
+                   for status, path in zip(items[::2], items[1::2], strict=True)]
+    hooks.after({"exit_code": outcome.exit_code, "signal": outcome.signal,
+                 "streams": {n: p for n, p in streams.items() if os.path.exists(p)},
+                 "changes": changes})
+    record["activity"] = hooks.activity
+    known = {u["path"] for u in record["used"]}
+    for item in hooks.used:
+        path = _repository_path(repo, item["path"], record)
+        if path and path not in known:
+            known.add(path)
+            record["used"].append({**item, "path": path})
+    if hooks.entities:
+        record["entities"] = {p: props for path, props in hooks.entities.items()
+                              if (p := _repository_path(repo, path, record))}
 
-    Ingestors see the redacted words: a secret never reaches a record, and a secret is never
-    the name of an input file, so nothing is lost for finding used files.
-    """
-    activity: dict[str, Any] = {}
-    inputs: list[tuple[str, str]] = []
-    outputs: list[str] = []
-    fragments: list[dict[str, Any]] = []
-    for index, words in enumerate(commands):
-        context = {"argv": session.redactor.argv(words), "command": command, "cwd": cwd}
-        for fragment in ingestors.before(context):
-            if index == 0:
-                activity.update(fragment.get("activity", {}))
-            inputs += [(word, "argument") for word in fragment.get("inputs", [])]
-            outputs += fragment.get("outputs", [])
-            if fragment.get("extra"):
-                fragments.append(fragment["extra"])
-        if index > 0 and activity.get("utility"):
-            activity.setdefault("pipeline", [activity["utility"]])
-            activity["pipeline"].append(os.path.basename(words[0]))
-    return activity, inputs, outputs, fragments
+
+def _repository_path(repo: Repository, path: str, record: dict[str, Any]) -> str | None:
+    """An ingestor's path (absolute, or relative to the root) as a repository path."""
+    if os.path.isabs(path):
+        return repo.relpath(path, repo.root)
+    return repo.relpath(path, repo.root) if path else None
 
 
 def finish(session: Session, record: dict[str, Any], before: Snapshot, after: Snapshot,

@@ -89,6 +89,8 @@ def _read_toml(path: str) -> dict[str, Any]:
 
 class Config:
     def __init__(self, root: str, prov_dir: str):
+        self.root = root
+        self.prov_dir = prov_dir
         self.project_file = os.path.join(root, ".prov.toml")
         self.local_file = os.path.join(prov_dir, "config.json")
         self.project = _read_toml(self.project_file)

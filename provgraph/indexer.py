@@ -47,8 +47,8 @@ def resolve(repo: Repository, entries: list[Entry]) -> list[Resolved]:
     names: list[str] = []
     for entry in entries:
         rec = entry.record
-        names += [f"{rec['before']}:{u['path']}" for u in rec.get("used", [])
-                  if "before" in rec]
+        names += [u["oid"] if u.get("oid") else f"{rec['before']}:{u['path']}"
+                  for u in rec.get("used", []) if "before" in rec]
     for changes in diffs.values():
         for change in changes:
             names += [oid for oid in (change.old_oid, change.new_oid) if oid]
@@ -57,12 +57,12 @@ def resolve(repo: Repository, entries: list[Entry]) -> list[Resolved]:
     resolved = []
     for entry in entries:
         rec = entry.record
+        before = rec.get("before", "")
         used = []
         for item in rec.get("used", []):
-            info = found.get(f"{rec['before']}:{item['path']}")
+            info = found.get(item["oid"] if item.get("oid") else f"{before}:{item['path']}")
             if info and info[1] == "blob":
                 used.append((item["path"], info[0], item.get("role", "argument")))
-        before = rec.get("before", "")
         resolved.append(
             Resolved(
                 record=rec,

@@ -89,10 +89,17 @@ def started_child(marker: Marker, child_pid: int) -> None:
 
 
 def done(repo: Repository, marker: Marker, after_tree: str) -> None:
-    """The record is in the journal: forget the marker, remember the latest snapshot."""
+    """The record is in the journal: forget the marker and the files kept for the capture
+    (teed streams, the ingestors' scratch folder), remember the latest snapshot."""
     set_last_snapshot(repo, after_tree)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(marker.path)
+    base = marker.path.removesuffix(".json")
+    for leftover in (marker.path, base + ".stdout", base + ".stderr"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(leftover)
+    if os.path.isdir(base + ".d"):
+        import shutil
+
+        shutil.rmtree(base + ".d", ignore_errors=True)
 
 
 def markers(repo: Repository) -> list[Marker]:

@@ -155,6 +155,8 @@ class Replay:
             "digest": digest,
             "size": size,
             "large": True if info else None,
+            # what an ingestor said about this file (a Caffe snapshot's iteration, ...)
+            **self.record.get("entities", {}).get(path, {}),
         }
         self.nodes.append(Node(node_id, ENTITY, flatten(props)))
         self.state[path] = PathState(node_id, oid, version, **state)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -73,30 +74,110 @@ def _signals_passed_to(get_child: Callable[[], subprocess.Popen | None]) -> Iter
 
 
 def run(argv: list[str], cwd: str, env: dict[str, str] | None = None,
-        on_start: Callable[[int], None] | None = None) -> Outcome:
-    """Run argv (already split; a shell string arrives as [shell, '-c', text])."""
+        on_start: Callable[[int], None] | None = None, tee: dict[str, str] | None = None,
+        on_data: Callable[[str, bytes], None] | None = None) -> Outcome:
+    """Run argv (already split; a shell string arrives as [shell, '-c', text]).
+
+    `tee` maps "stdout"/"stderr" to a file that receives a copy of that stream (for the
+    ingestors), `on_data` sees each chunk as it passes.
+    """
     child: subprocess.Popen | None = None
+    tees = [_Tee(name, path, on_data) for name, path in (tee or {}).items()]
     with _signals_passed_to(lambda: child) as received:
         try:
-            child = subprocess.Popen(argv, cwd=cwd, env=env)
+            child = subprocess.Popen(argv, cwd=cwd, env=env,
+                                     **{t.name: t.child_fd for t in tees})
         except FileNotFoundError:
             return Outcome(127, error=f"{argv[0]}: command not found")
         except PermissionError:
             return Outcome(126, error=f"{argv[0]}: permission denied")
         except OSError as exc:
             return Outcome(126, error=f"{argv[0]}: {exc.strerror or exc}")
+        finally:
+            for t in tees:
+                t.started()
         if on_start is not None:
             on_start(child.pid)
-        while True:
-            try:
-                code = child.wait()
-                break
-            except InterruptedError:  # pragma: no cover - wait() retries on EINTR itself
-                continue
+        code = child.wait()
+        for t in tees:
+            t.finish()
     del received
     if code < 0:
         return Outcome(128 - code, signal=-code)
     return Outcome(code)
+
+
+class _Tee:
+    """A copy of one of the command's output streams, made without changing what the user
+    sees: a terminal stays a terminal (a pseudo-terminal is put in between, passing bytes
+    unchanged), a pipe or file gets the same bytes."""
+
+    def __init__(self, name: str, path: str, on_data: Callable[[str, bytes], None] | None):
+        self.name = name
+        self.original = 1 if name == "stdout" else 2
+        self.file = open(path, "wb")  # noqa: SIM115 - closed when the reader ends
+        self.on_data = on_data
+        if os.isatty(self.original):
+            self.read_fd, self.child_fd = os.openpty()
+            _mirror_terminal(self.original, self.child_fd)
+        else:
+            self.read_fd, self.child_fd = os.pipe()
+        self.thread = threading.Thread(target=self._copy, daemon=True, name=f"tee-{name}")
+
+    def started(self) -> None:
+        os.close(self.child_fd)  # only the command holds it now: its exit ends the stream
+        self.thread.start()
+
+    def _copy(self) -> None:
+        try:
+            while True:
+                try:
+                    data = os.read(self.read_fd, 65536)
+                except OSError:  # EIO: the pseudo-terminal's other side is closed
+                    break
+                if not data:
+                    break
+                _write_all(self.original, data)
+                self.file.write(data)
+                if self.on_data is not None:
+                    self.on_data(self.name, data)
+        finally:
+            self.file.close()
+
+    def finish(self) -> None:
+        # A background process the command left behind may keep the stream open: wait a
+        # little for the rest of the output, then stop copying (the user's terminal still
+        # gets everything that process writes later, through its own file descriptors).
+        self.thread.join(timeout=2.0)
+        with suppress(OSError):
+            os.close(self.read_fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            continue
+        except OSError:
+            return  # the user's terminal or pipe is gone; keep recording
+        view = view[written:]
+
+
+def _mirror_terminal(original: int, slave: int) -> None:
+    """Give the pseudo-terminal the user's terminal size and no output processing, so the
+    bytes reaching the real terminal are the command's own."""
+    import fcntl
+    import termios
+
+    with suppress(OSError):
+        size = fcntl.ioctl(original, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
+    with suppress(termios.error):
+        attrs = termios.tcgetattr(slave)
+        attrs[1] &= ~termios.OPOST
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
 
 
 def exit_like(outcome: Outcome) -> int:

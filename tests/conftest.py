@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -15,25 +16,47 @@ PROV = shutil.which("prov", path=str(BIN)) or shutil.which("prov")
 NEO4J_SERVER = Path(__file__).parent / "neo4j" / "server"
 
 
+NEO4J_HOME = Path(os.environ.get("PROV_TEST_NEO4J_HOME") or NEO4J_SERVER.parents[2] / ".neo4j")
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Start the real Neo4j server once for the whole run (not in xdist workers, which inherit
-    its URI), unless one is given in PROV_TEST_NEO4J_URI (as `.ci/run` does)."""
+    """Start the real Neo4j server for the whole run (not in xdist workers, which inherit its
+    URI), unless one is given in PROV_TEST_NEO4J_URI (as `.ci/run` does).
+
+    Test sessions running at the same time share the server: each holds a shared lock while
+    it runs, and the last one out stops the server if a test session started it.
+    """
     if hasattr(config, "workerinput") or os.environ.get("PROV_TEST_NEO4J_URI"):
         return
-    running = subprocess.run([NEO4J_SERVER, "status"], capture_output=True).returncode == 0
+    (NEO4J_HOME / "run").mkdir(parents=True, exist_ok=True)
+    users = open(NEO4J_HOME / "run" / "test-sessions.lock", "w")  # noqa: SIM115
+    fcntl.flock(users, fcntl.LOCK_SH)
+    config.stash[_USERS] = users
+    if subprocess.run([NEO4J_SERVER, "status"], capture_output=True).returncode != 0:
+        (NEO4J_HOME / "run" / "started-by-tests").touch()
     proc = subprocess.run([NEO4J_SERVER, "start"], capture_output=True, text=True)
     if proc.returncode != 0:
         raise pytest.UsageError(f"the test Neo4j server did not start:\n{proc.stderr[-3000:]}")
     os.environ["PROV_TEST_NEO4J_URI"] = proc.stdout.strip().splitlines()[-1]
-    config.stash[_STARTED] = not running
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if config.stash.get(_STARTED, False):
+    users = config.stash.get(_USERS, None)
+    if users is None:
+        return
+    fcntl.flock(users, fcntl.LOCK_UN)
+    try:
+        fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another test session still uses the server
+    marker = NEO4J_HOME / "run" / "started-by-tests"
+    if marker.exists():
         subprocess.run([NEO4J_SERVER, "stop"], capture_output=True)
+        marker.unlink(missing_ok=True)
+    users.close()
 
 
-_STARTED = pytest.StashKey[bool]()
+_USERS = pytest.StashKey[object]()
 
 
 def git_env(home: Path) -> dict[str, str]:

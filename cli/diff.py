@@ -1,0 +1,153 @@
+"""`prov diff`: what differs between two runs (command, parameters, files, metrics)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from provgraph.cli.common import console, json_out, opened_index
+from provgraph.cli.metrics import number, plain, run_json
+
+_MARK = {"same": ("=", "dim"), "changed": ("~", "yellow"), "only-a": ("-", "red"),
+         "only-b": ("+", "green")}
+
+
+def _value(value) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, (list, tuple, bool)):
+        return json.dumps(plain(value))
+    return str(value)
+
+
+def _change(value: float | None) -> str:
+    return "" if value is None else f"{value:+.6g}"
+
+
+def _entity_json(entity) -> dict | None:
+    if entity is None:
+        return None
+    props = entity.properties
+    return {"id": entity.id, "name": entity.name, "version": props.get("version"),
+            "digest": props.get("digest"), "size": props.get("size")}
+
+
+def _files_json(changes) -> list[dict]:
+    return [{"path": c.path, "status": c.status, "a": _entity_json(c.a), "b": _entity_json(c.b),
+             "diff": c.diff} for c in changes]
+
+
+def _as_dict(result) -> dict:
+    a, b = result.a.properties, result.b.properties
+    return plain({
+        "a": run_json(result.a),
+        "b": run_json(result.b),
+        "command": {"same": result.same_command, "a": a.get("command"), "b": b.get("command")},
+        "parameters": [{"name": p.name, "a": p.a, "b": p.b} for p in result.parameters],
+        "inputs": _files_json(result.inputs),
+        "outputs": _files_json(result.outputs),
+        "metrics": [{"name": m.name, "a": m.a, "b": m.b, "final_change": m.change("final"),
+                     "best_change": m.change("best")} for m in result.metrics],
+        "metrics_only_a": result.metrics_only_a,
+        "metrics_only_b": result.metrics_only_b,
+    })
+
+
+def _short(digest) -> str:
+    digest = str(digest or "?")
+    return digest[:14] if digest.startswith("sha256:") else digest[:7]
+
+
+def _files(title: str, changes) -> None:
+    console.print(f"\n[bold]{title}[/]")
+    if not changes:
+        console.print("  [dim]none[/]")
+        return
+    for change in changes:
+        mark, style = _MARK[change.status]
+        if change.status == "same":
+            versions = escape(change.a.name if change.a.id == change.b.id or change.a.name ==
+                              change.b.name else f"{change.a.name} and {change.b.name}")
+            line = f"{versions} [dim](same content)[/]"
+        elif change.status == "changed":
+            line = (f"{escape(change.a.name)} → {escape(change.b.name)} [dim](digest "
+                    f"{_short(change.a.properties.get('digest'))} → "
+                    f"{_short(change.b.properties.get('digest'))})[/]")
+        elif change.status == "only-a":
+            line = f"{escape(change.a.name)} [dim](only in A)[/]"
+        else:
+            line = f"{escape(change.b.name)} [dim](only in B)[/]"
+        console.print(f"  [{style}]{mark}[/] {line}")
+        for text in change.diff or []:
+            color = ("bold" if text.startswith(("---", "+++")) else "red" if text.startswith("-")
+                     else "green" if text.startswith("+") else "cyan" if text.startswith("@@")
+                     else "")
+            console.print(f"      [{color}]{escape(text)}[/]" if color else f"      {escape(text)}")
+
+
+@click.command("diff")
+@click.argument("run_a", metavar="RUN_A")
+@click.argument("run_b", metavar="RUN_B")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def command(run_a: str, run_b: str, as_json: bool) -> None:
+    """What differs between two runs: the command line, parameters, the versions of the
+    input files (with a text diff of small text files), the outputs and the metrics.
+
+    A RUN is an activity id, its name ('caffe train #14'), #14, latest or latest~N:
+    prov diff latest~1 latest
+    """
+    from provgraph import gitio
+    from provgraph.queries.diff import diff
+    from provgraph.queries.runs import find_run
+
+    with opened_index() as (repo, store):
+        a, b = find_run(store, run_a), find_run(store, run_b)
+
+        def read_blob(digest: str) -> bytes | None:
+            try:
+                return gitio.run(["cat-file", "blob", digest], repo.root)
+            except gitio.GitError:
+                return None
+
+        result = diff(store, a, b, read_blob)
+    if as_json:
+        json_out(_as_dict(result))
+        return
+    for side, run in (("A", a), ("B", b)):
+        when = (run.properties.get("started") or "")[:19].replace("T", " ")
+        console.print(f"[bold]{side}[/]  [bold magenta]{escape(run.name)}[/]  [cyan]{run.id}[/]"
+                      f"  [dim]{when}[/]")
+    console.print("\n[bold]command[/]")
+    if result.same_command:
+        console.print(f"  [dim]the same: {escape(a.properties.get('command', ''))}[/]")
+    else:
+        console.print(f"  [red]- {escape(a.properties.get('command', ''))}[/]")
+        console.print(f"  [green]+ {escape(b.properties.get('command', ''))}[/]")
+    console.print("\n[bold]parameters[/]")
+    if not result.parameters:
+        console.print("  [dim]no difference[/]")
+    width = max((len(p.name) for p in result.parameters), default=0)
+    for p in result.parameters:
+        console.print(f"  {escape(p.name.ljust(width))}  [red]{escape(_value(p.a))}[/] → "
+                      f"[green]{escape(_value(p.b))}[/]")
+    _files("inputs", result.inputs)
+    _files("outputs", result.outputs)
+    console.print("\n[bold]metrics[/]")
+    if not (result.metrics or result.metrics_only_a or result.metrics_only_b):
+        console.print("  [dim]no series in either run[/]")
+    if result.metrics:
+        table = Table("series", "final A", "final B", "change", "best A", "best B", "change")
+        for m in result.metrics:
+            best = [f"{number(s['best'])} @{number(s['best_iteration'])}"
+                    if s["best"] is not None else "–" for s in (m.a, m.b)]
+            table.add_row(escape(m.name), number(m.a["final"]), number(m.b["final"]),
+                          _change(m.change("final")), best[0], best[1],
+                          _change(m.change("best")))
+        console.print(table)
+    for title, names in (("only in A", result.metrics_only_a),
+                         ("only in B", result.metrics_only_b)):
+        if names:
+            console.print(f"  [dim]{title}:[/] {escape(', '.join(names))}")

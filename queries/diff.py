@@ -1,0 +1,173 @@
+"""`prov diff`: what differs between two runs.
+
+- the command line;
+- parameters: every other property of the two activities that differs (`caffe.base_lr`,
+  `options`, `operands`, `exit_code`, ...), except `id`, `name`, `project`, `started`,
+  `ended`, `command` (compared on its own) and the series (`P.iteration` and the lists
+  measured against it, compared as metrics). NaN equals NaN; a property one run lacks is
+  None on that side;
+- input files: the versions each run used, matched by path: the same content (equal
+  digests), different content (with a unified diff of small text files when `read_blob` can
+  read both), used by one run only;
+- output files: the versions each run generated, matched by path in the same way (no text
+  diff);
+- metrics: the summary of every series both runs have, side by side (`final`, `best`), and
+  the names of the series only one of them has.
+
+The store is read through its reading interface only and file contents come from
+`read_blob(digest) -> bytes | None`, given by the caller (the CLI reads git blobs), so this
+works on any store.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from provgraph.model import USED, WAS_GENERATED_BY, Node
+from provgraph.queries.metrics import ITERATION, series, summary
+
+#: Properties that differ between any two runs, or are compared elsewhere.
+IGNORED = frozenset({"id", "name", "project", "started", "ended", "command"})
+
+#: Text diffs are made for files up to this size, whose digests are git blob ids (SHA-1 or
+#: SHA-256 repositories; large files are `sha256:…` and never in git) and that decode as UTF-8.
+MAX_TEXT_SIZE = 64 * 1024
+_BLOB_ID = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+SAME, CHANGED, ONLY_A, ONLY_B = "same", "changed", "only-a", "only-b"
+
+ReadBlob = Callable[[str], bytes | None]
+
+
+@dataclass
+class ParameterChange:
+    name: str
+    a: Any  # None when run A has no such property
+    b: Any
+
+
+@dataclass
+class FileChange:
+    path: str
+    status: str  # same, changed, only-a, only-b
+    a: Node | None  # the version run A used (or generated)
+    b: Node | None
+    diff: list[str] | None = None  # unified diff lines (changed small text inputs)
+
+
+@dataclass
+class MetricChange:
+    name: str
+    a: dict[str, Any]  # queries.metrics.summary of run A's series
+    b: dict[str, Any]
+
+    def change(self, key: str) -> float | None:
+        """B's value minus A's (`final`, `best`), None when either has none."""
+        x, y = self.a.get(key), self.b.get(key)
+        return None if x is None or y is None else y - x
+
+
+@dataclass
+class RunDiff:
+    a: Node
+    b: Node
+    parameters: list[ParameterChange]
+    inputs: list[FileChange]
+    outputs: list[FileChange]
+    metrics: list[MetricChange]
+    metrics_only_a: list[str]
+    metrics_only_b: list[str]
+
+    @property
+    def same_command(self) -> bool:
+        return self.a.properties.get("command") == self.b.properties.get("command")
+
+
+def diff(store, a: Node, b: Node, read_blob: ReadBlob | None = None) -> RunDiff:
+    """Compare run `a` with run `b` (three batched queries for the files, whatever their number)."""
+    used = store.edges([a.id, b.id], "out", [USED])
+    made = store.edges([a.id, b.id], "in", [WAS_GENERATED_BY])
+    files = store.nodes([e.target for e in used] + [e.source for e in made])
+    inputs = {run: _by_path(files[e.target] for e in used if e.source == run and e.target in files)
+              for run in (a.id, b.id)}
+    outputs = {run: _by_path(files[e.source] for e in made if e.target == run and e.source in files)
+               for run in (a.id, b.id)}
+    series_a, series_b = series(a), series(b)
+    both = sorted(series_a.keys() & series_b.keys())
+    return RunDiff(
+        a=a,
+        b=b,
+        parameters=_parameters(a, b, _series_keys(series_a) | _series_keys(series_b)),
+        inputs=_files(inputs[a.id], inputs[b.id], read_blob),
+        outputs=_files(outputs[a.id], outputs[b.id], None),
+        metrics=[MetricChange(n, summary(series_a[n]), summary(series_b[n])) for n in both],
+        metrics_only_a=sorted(series_a.keys() - series_b.keys()),
+        metrics_only_b=sorted(series_b.keys() - series_a.keys()),
+    )
+
+
+def _series_keys(found) -> set[str]:
+    return {key for s in found.values() for key in (s.name, f"{s.group}.{ITERATION}")}
+
+
+def _parameters(a: Node, b: Node, skip: set[str]) -> list[ParameterChange]:
+    keys = sorted((a.properties.keys() | b.properties.keys()) - IGNORED - skip)
+    return [ParameterChange(key, a.properties.get(key), b.properties.get(key)) for key in keys
+            if not _same(a.properties.get(key), b.properties.get(key))]
+
+
+def _same(x: Any, y: Any) -> bool:
+    if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
+        return len(x) == len(y) and all(_same(p, q) for p, q in zip(x, y, strict=True))
+    if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+        return True
+    return isinstance(x, bool) == isinstance(y, bool) and x == y
+
+
+def _by_path(entities) -> dict[str, Node]:
+    """Versions by path (the latest when a run touched several versions of one path)."""
+    found: dict[str, Node] = {}
+    for entity in sorted(entities, key=lambda e: e.properties.get("version") or 0):
+        found[entity.properties.get("path", entity.name)] = entity
+    return found
+
+
+def _files(a: dict[str, Node], b: dict[str, Node], read_blob: ReadBlob | None
+           ) -> list[FileChange]:
+    changes = []
+    for path in sorted(a.keys() | b.keys()):
+        x, y = a.get(path), b.get(path)
+        if x is None or y is None:
+            changes.append(FileChange(path, ONLY_B if x is None else ONLY_A, x, y))
+        elif x.id == y.id or x.properties.get("digest") == y.properties.get("digest"):
+            changes.append(FileChange(path, SAME, x, y))
+        else:
+            text = _text_diff(x, y, read_blob) if read_blob is not None else None
+            changes.append(FileChange(path, CHANGED, x, y, text))
+    return changes
+
+
+def _text_diff(x: Node, y: Node, read_blob: ReadBlob) -> list[str] | None:
+    """The unified diff of two small text versions, or None when either is not one."""
+    texts = []
+    for entity in (x, y):
+        digest, size = entity.properties.get("digest"), entity.properties.get("size")
+        if not isinstance(digest, str) or not _BLOB_ID.match(digest):
+            return None
+        if isinstance(size, int) and size > MAX_TEXT_SIZE:
+            return None
+        blob = read_blob(digest)
+        if blob is None or len(blob) > MAX_TEXT_SIZE or b"\0" in blob:
+            return None
+        try:
+            texts.append(blob.decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+    lines = list(difflib.unified_diff(texts[0].splitlines(), texts[1].splitlines(),
+                                      fromfile=x.name, tofile=y.name, lineterm=""))
+    return lines or None

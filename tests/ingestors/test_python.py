@@ -1,0 +1,108 @@
+"""Python scripts: their code, their parameters, and the files they really read."""
+
+from __future__ import annotations
+
+import json
+
+from graph import Graph
+
+from provgraph.ingestors.python import parse_options
+
+TRAIN = """\
+import argparse, subprocess, sys
+from helpers import load
+import pkg.util
+from pkg import models
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+parser.add_argument("--epochs", type=int)
+parser.add_argument("--augment", action="store_true")
+parser.add_argument("--name")
+args = parser.parse_args()
+rows = load("data/" + "train.csv")          # a name the command line never shows
+open("model.json", "w").write(str(len(rows)))
+open("notes.txt", "a").write("written, never read\\n")
+open("/etc/hostname").read() if False else None
+subprocess.run([sys.executable, "-c", "open('extra.txt').read()"], check=True)
+"""
+
+
+def setup_project(repo):
+    repo.write("train.py", TRAIN)
+    repo.write("helpers.py", "def load(path):\n    return open(path).read().split()\n")
+    repo.write("pkg/__init__.py", "")
+    repo.write("pkg/util.py", "from . import helpers2\n")
+    repo.write("pkg/helpers2.py", "X = 1\n")
+    repo.write("pkg/models.py", "import json\n")
+    repo.write("data/train.csv", "1\n2\n3\n")
+    repo.write("extra.txt", "x\n")
+    repo.write("unrelated.txt", "never opened\n")
+    repo.write("notes.txt", "")
+    repo.commit_all("project")
+
+
+def test_code_parameters_and_real_reads(repo):
+    setup_project(repo)
+
+    repo.ok("python3", "train.py", "--lr", "0.1", "--epochs=5", "--augment", "--name", "run a")
+
+    graph = Graph.of(repo)
+    [run] = graph.activities()
+    assert graph.used(run) == [
+        "data/train.csv@v1", "extra.txt@v1", "helpers.py@v1", "pkg/__init__.py@v1",
+        "pkg/helpers2.py@v1", "pkg/models.py@v1", "pkg/util.py@v1", "train.py@v1"]
+    props = run.properties
+    assert props["python.script"] == "train.py"
+    assert (props["python.args.lr"], props["python.args.epochs"]) == (0.1, 5)
+    assert (props["python.args.augment"], props["python.args.name"]) == (True, "run a")
+    roles = {graph.nodes[e.target].name: e.properties["role"] for e in graph.edges
+             if e.type == "used"}
+    assert roles["data/train.csv@v1"] == "read"
+    assert roles["pkg/util.py@v1"] == "code"
+    assert graph.generated(run) == ["model.json@v1", "notes.txt@v2"]
+
+
+def test_python_dash_m_and_the_users_own_sitecustomize(repo, tmp_path):
+    repo.write("tools/__init__.py", "")
+    repo.write("tools/report.py", "print(open('input.txt').read().strip())\n")
+    repo.write("input.txt", "hello\n")
+    repo.commit_all()
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "sitecustomize.py").write_text("import os\nos.environ['MINE'] = 'ran'\n")
+
+    proc = repo.ok("python3", "-m", "tools.report", env={"PYTHONPATH": str(own)})
+    assert proc.stdout == "hello\n"
+    repo.ok("python3", "-c", "import os; assert os.environ.get('MINE') == 'ran'",
+            env={"PYTHONPATH": str(own)})
+
+    graph = Graph.of(repo)
+    first = graph.activities()[0]
+    assert first.properties["python.module"] == "tools.report"
+    assert graph.used(first) == ["input.txt@v1", "tools/__init__.py@v1", "tools/report.py@v1"]
+
+
+def test_an_unreadable_audit_does_not_break_the_script(repo):
+    repo.write("t.py", "import sys; sys.exit(3)\n")
+    proc = repo.prov("python3", "-I", "t.py")  # isolated mode: no sitecustomize, no audit
+    assert proc.returncode == 3
+    [run] = Graph.of(repo).activities()
+    assert Graph.of(repo).used(run) == ["t.py@v1"]
+
+
+def test_parse_options():
+    assert parse_options(["data.csv", "--lr", "1e-3", "-v", "--layers", "3", "--layers", "4",
+                          "--dry-run", "--", "--not-an-option"]) == {
+        "lr": 0.001, "v": True, "layers": [3, 4], "dry_run": True}
+    assert parse_options(["--offset", "-5", "--flag", "--x=a=b"]) == {
+        "offset": -5, "flag": True, "x": "a=b"}
+
+
+def test_parameters_are_queryable(repo):
+    repo.write("s.py", "pass\n")
+    for lr in ("0.1", "0.01"):
+        repo.ok("python3", "s.py", "--lr", lr)
+    rows = json.loads(repo.ok(
+        "sql", "SELECT properties->>'$.\"python.args.lr\"' AS lr FROM activities ORDER BY started",
+        "--json").stdout)
+    assert rows == [{"lr": "0.1"}, {"lr": "0.01"}]
