@@ -146,7 +146,9 @@ def repo_factory(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch):
         root.mkdir()
         r = Repo(root, env)
         r.git("init", "-q")
-        r.write("README.md", f"# {name}\n")
+        # a root commit of its own: its id is the project id, which must not collide with
+        # another test's repository on the shared Neo4j server
+        r.write("README.md", f"# {name} {os.urandom(8).hex()}\n")
         r.commit_all("start")
         return r
 

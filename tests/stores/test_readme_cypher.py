@@ -35,6 +35,7 @@ def answers(tmp_path_factory, neo4j_uri):
     repo = Repo(root, git_env(home))
     repo.git("init", "-q")
     repo.write("data.csv", "1\n2\n3\n")
+    repo.write("README.md", f"{root}\n")  # a project of its own on the shared server
     repo.write("noisy.py", NOISY)
     repo.write("train.py", TRAIN)
     repo.commit_all("start")

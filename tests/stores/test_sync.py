@@ -13,6 +13,9 @@ import pytest
 from conftest import NEO4J_SERVER, PROV, Repo
 from test_both_indexes import neo4j_store
 
+# The tests that stop, kill and restart the spare server run on one xdist worker.
+pytestmark = pytest.mark.xdist_group("spare-neo4j")
+
 ROOT = Path(__file__).parent.parent.parent
 
 
