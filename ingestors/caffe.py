@@ -228,9 +228,11 @@ def log_source(context: dict[str, Any]) -> tuple[str, bool] | None:
         path = _absolute(target[0], context)
         if os.path.isfile(path):
             return path, target[1]
-    captured = (context.get("streams") or {}).get("stderr")
-    if captured and os.path.isfile(captured):
-        return captured, False
+    streams = context.get("streams") or {}
+    for name in ("stderr", "stdout"):  # stderr sent into stdout (`2>&1`): the teed stdout
+        captured = streams.get(name)
+        if captured and os.path.isfile(captured) and os.path.getsize(captured):
+            return captured, False
     return None
 
 

@@ -36,8 +36,13 @@ class Hooks:
 
     @property
     def streams(self) -> set[str]:
-        return {stream for i in self.others for stream in i.streams
-                if stream in ("stdout", "stderr")}
+        """The streams to tee; stderr sent into stdout by the command (`2>&1`) is teed there."""
+        wanted = {stream for i in self.others for stream in i.streams
+                  if stream in ("stdout", "stderr")}
+        if "stderr" in wanted and any(r["op"] == ">&" and r["fd"] == 2 and r["target"] == "1"
+                                      for r in self.context["redirects"]):
+            wanted.add("stdout")
+        return wanted
 
     @property
     def wants_changes(self) -> bool:

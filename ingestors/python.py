@@ -64,7 +64,6 @@ class PythonIngestor(Ingestor):
             fragment["env"] = {
                 "PYTHONPATH": AUDIT_FOLDER + (os.pathsep + path if path else ""),
                 "PROV_AUDIT_FILE": os.path.join(scratch, "python-reads.txt"),
-                "PROV_AUDIT_ROOT": context["root"],
             }
         return fragment
 
@@ -73,16 +72,18 @@ class PythonIngestor(Ingestor):
         if not scratch:
             return None
         try:
-            with open(os.path.join(scratch, "python-reads.txt"), encoding="utf-8",
-                      errors="surrogateescape") as handle:
-                paths = handle.read().splitlines()
+            with open(os.path.join(scratch, "python-reads.txt"), "rb") as handle:
+                lines = handle.read().splitlines()
         except FileNotFoundError:
             return None
-        used = []
-        for path in dict.fromkeys(_source_of(p) for p in paths):
-            if os.path.isfile(path):
-                used.append({"path": path, "role": "read"})
-        return {"used": used}
+        root = os.path.join(os.path.realpath(context["root"]), "")
+        paths = {}
+        for line in lines:
+            folder, _, given = line.partition(b"\0")
+            path = os.path.realpath(os.path.join(os.fsdecode(folder), os.fsdecode(given)))
+            if path.startswith(root) and ".git" not in path[len(root):].split(os.sep)[:1]:
+                paths[_source_of(path)] = None
+        return {"used": [{"path": p, "role": "read"} for p in paths if os.path.isfile(p)]}
 
 
 def parse_options(words: list[str]) -> dict[str, Any]:

@@ -193,7 +193,7 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
         pipeline = parse_pipeline(text)
         commands = [c.argv for c in pipeline if c.argv]
         redirects = [{"op": r.op, "fd": r.fd, "target": r.target} for c in pipeline
-                     for r in c.redirects if r.op not in (">&", "<&", "<<<")]
+                     for r in c.redirects if r.op != "<<<"]
         command = session.redactor.text(text)
         launch = [runner.user_shell(), "-c", text]
 
@@ -205,10 +205,11 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
                   redirects, cwd, repo.root, scratch)
     hooks.before()
     shell = text is not None
-    inputs = [(r["target"], "redirect") for r in redirects if r["op"] in ("<", "<>")]
+    files = [r for r in redirects if r["op"] not in (">&", "<&")]  # `2>&1` names no file
+    inputs = [(r["target"], "redirect") for r in files if r["op"] in ("<", "<>")]
     inputs += [(word, "argument") for word in hooks.inputs]
     used = _used_files(repo, inputs, cwd, shell)
-    words = [w for w, _ in inputs] + hooks.outputs + [r["target"] for r in redirects]
+    words = [w for w, _ in inputs] + hooks.outputs + [r["target"] for r in files]
     named = sorted({p for w in words for p in _paths(repo, w, cwd, shell)})
     before = session.snapshots.take(session.walk)
     session.walk = None

@@ -85,6 +85,10 @@ class Curve:
         return f"{self.run.name}: {self.metric}"
 
 
+#: Lists in a group that index its rows rather than measure anything (`caffe.train.run`).
+BOOKKEEPING = frozenset({"run"})
+
+
 def series(activity: Node) -> dict[str, Series]:
     """Every series of every group of the activity, by full property name, sorted."""
     props = activity.properties
@@ -98,6 +102,8 @@ def series(activity: Node) -> dict[str, Series]:
     found: dict[str, Series] = {}
     for name, raw in props.items():
         if name.endswith(suffix) and name[: -len(suffix)] in groups:
+            continue
+        if name.rpartition(".")[2] in BOOKKEEPING:
             continue
         group = _group_of(name, groups)
         if group is None:

@@ -1,6 +1,6 @@
 """Loaded by Python at start-up in a command provgraph captures (this folder is put first on
-PYTHONPATH): an audit hook (PEP 578) writes down every file of the repository the program
-opens for reading, one path per line, in PROV_AUDIT_FILE, without changing what it does.
+PYTHONPATH): an audit hook (PEP 578) writes down every file the program opens for reading,
+one line per file, in PROV_AUDIT_FILE, without changing what it does.
 Child Python processes inherit the environment and are recorded too. A `sitecustomize` of
 the user's own, further on sys.path, is run afterwards as Python would have run it.
 """
@@ -11,46 +11,41 @@ import sys
 
 def _install():
     target = os.environ.get("PROV_AUDIT_FILE")
-    root = os.environ.get("PROV_AUDIT_ROOT")
-    if not target or not root:
+    if not target:
         return
-    roots = tuple({os.path.join(os.path.normpath(root), ""),
-                   os.path.join(os.path.realpath(root), "")})
-    seen = set()
-    state = {"out": None, "busy": False}
-    fsdecode, isabs, join, normpath, getcwd = (os.fsdecode, os.path.isabs, os.path.join,
-                                               os.path.normpath, os.getcwd)
+    # The hook runs for every audit event of the program, so it does as little as it can:
+    # a read never seen before is written down at once (a program killed, or ended by
+    # os._exit, loses nothing) as "<folder>\0<path as given>"; provgraph joins, normalises
+    # and keeps the paths of the repository afterwards.
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    known = set()  # paths as the program passed them, since it last changed folder
+    state = {"cwd": None}
 
-    def hook(event, args):
-        if event != "open" or state["busy"]:
+    def hook(event, args, known=known, state=state, write=os.write, fsencode=os.fsencode):
+        if event != "open":
+            if event == "os.chdir":
+                state["cwd"] = None
+                known.clear()
             return
-        path, mode, flags = args
-        if path is None or isinstance(path, int):
-            return
-        if mode is None:
-            if flags & 3 == 1:  # O_WRONLY
-                return
-        elif "r" not in mode and "+" not in mode:
-            return
-        path = fsdecode(path)
-        if not isabs(path):
-            path = join(getcwd(), path)
-        path = normpath(path)
-        if path in seen or not path.startswith(roots):
-            return
-        seen.add(path)
-        state["busy"] = True  # our own open and write are not the program's reads
         try:
-            if state["out"] is None:
-                # kept open for the life of the process: one line per new file read
-                state["out"] = open(  # noqa: SIM115
-                    target, "a", encoding="utf-8", errors="surrogateescape")
-            state["out"].write(path + "\n")
-            state["out"].flush()
-        except OSError:
+            given = args[0]
+            if given in known:  # the common case, a file read again: one set lookup
+                return
+            mode = args[1]
+            if mode is None:
+                if args[2] & 3 == 1:  # O_WRONLY
+                    return
+            elif "r" not in mode and "+" not in mode:
+                return
+            if given is None or type(given) is int:
+                return  # a file descriptor
+            known.add(given)
+            cwd = state["cwd"]
+            if cwd is None:
+                cwd = state["cwd"] = fsencode(os.getcwd()) + b"\0"
+            write(fd, cwd + fsencode(given) + b"\n")
+        except Exception:  # recording must never disturb the program
             pass
-        finally:
-            state["busy"] = False
 
     sys.addaudithook(hook)
 
