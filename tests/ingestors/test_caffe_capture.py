@@ -6,32 +6,14 @@ from __future__ import annotations
 import math
 import os
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from caffe_stand_in import DATA, install_caffe
 from graph import Graph
 
 from provgraph.ingestors.caffe_log import parse_log
 
-DATA = Path(__file__).parents[3] / "shared" / "testdata" / "caffe"
 LOGS = sorted(p.name for p in (DATA / "logs").glob("*.log"))
-
-STAND_IN = """\
-#!{python}
-# A stand-in for Caffe: prints a real log on stderr, byte for byte, writes the snapshot
-# files it names, and ends as the run did.
-import os, re, sys
-log = open(os.environ["CAFFE_LOG"], "rb").read()
-sys.stderr.buffer.write(log)
-sys.stderr.flush()
-for path in re.findall(rb"Snapshotting (?:solver state )?to (?:binary proto file ?)?(\\S+)", log):
-    path = os.fsdecode(path)
-    if not os.path.isabs(path):
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        open(path, "wb").write(b"snapshot " + path.encode())
-sys.exit(1 if re.search(rb"^F\\d{{4}}", log, re.M) else 0)
-"""
 
 #: Which shared solver goes with which log (a solver from the same project where there is one).
 SOLVERS = {
@@ -44,11 +26,7 @@ DEFAULT_SOLVER = "BVLC_caffe__lenet_solver_rmsprop.prototxt"
 @pytest.fixture
 def caffe(repo, tmp_path):
     """PATH with the stand-in first; returns a function running `prov caffe train`."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "caffe"
-    script.write_text(STAND_IN.format(python=sys.executable))
-    script.chmod(0o755)
+    bin_dir = install_caffe(tmp_path / "bin")
 
     def run(log: str, *command: str, solver: str = DEFAULT_SOLVER):
         text = (DATA / "solvers" / solver).read_text()

@@ -49,7 +49,16 @@ def answers(tmp_path_factory, neo4j_uri):
     repo.ok("python3", "train.py", "data.csv", "--lr", "0.1")
     repo.ok("sort", "-o", "sorted.csv", "data.csv")
     repo.ok("cat sorted.csv | head -2 > top.txt")
-    params = {"every parameter combination tried for a script": ["script=train.py"],
+    from caffe_stand_in import DATA, install_caffe
+
+    solver = DATA / "solvers" / "BVLC_caffe__lenet_solver_rmsprop.prototxt"
+    repo.write("solver.prototxt", solver.read_text())
+    bin_dir = install_caffe(root.parent / f"{root.name}-bin")
+    repo.ok("caffe", "train", "--solver=solver.prototxt", env={
+        "PATH": f"{bin_dir}:{repo.env['PATH']}",
+        "CAFFE_LOG": str(DATA / "logs" / "lifeng14_caffe__lenet_train_complete.log")})
+    params = {"the loss and accuracy series of a training run": [],
+              "every parameter combination tried for a script": ["script=train.py"],
               "who last changed a file, and with what command": ["path=model.txt"],
               "every file derived from a given data file": ["path=data.csv"],
               "runs whose output changed while their inputs did not": []}
@@ -59,6 +68,17 @@ def answers(tmp_path_factory, neo4j_uri):
         args = [arg for value in values for arg in ("--param", value)]
         results[title] = json.loads(repo.ok("cypher", QUERIES[title], *args, "--json").stdout)
     return results
+
+
+def test_the_loss_and_accuracy_series_of_a_training_run(answers):
+    [row] = answers["the loss and accuracy series of a training run"]
+    assert row["run"] == "caffe train #8"
+    assert row["base_lr"] == 0.01
+    assert row["iteration"][:3] == [0, 100, 200] and row["iteration"][-1] == 10000
+    assert len(row["loss"]) == len(row["iteration"]) == 101
+    assert row["loss"][0] > row["loss"][-1]
+    assert len(row["accuracy"]) == len(row["test_iteration"]) == 21
+    assert row["accuracy"][-1] > 0.98
 
 
 def test_every_parameter_combination(answers):
