@@ -119,9 +119,11 @@ def sync(repo: Repository, progress: Progress | None = None, full: bool = False,
             state["error"] = str(exc)
             state["failed_at"] = now()
             _save_state(repo, state)
+            _log(repo, f"sync failed (from generation {state['generation']}): {exc}")
             raise
         _save_state(repo, {"target": target.key, "generation": generation, "tips": tips,
                            "synced_at": now(), "error": None})
+        _log(repo, f"synced {sent} elements (generations {since}..{generation}) to {target.uri}")
     return {"elements": sent}
 
 
@@ -207,9 +209,8 @@ def run_background(repo: Repository) -> None:
                     os.unlink(request)
                 try:
                     sync(repo)
-                except ProvError as exc:
-                    _log(repo, f"sync failed: {exc}")
-                    return
+                except ProvError:
+                    return  # logged by sync(); the records stay pending
         finally:
             os.close(fd)
         time.sleep(0.01)  # a request left while we released the lock is honoured above

@@ -13,15 +13,27 @@ import pytest
 from conftest import NEO4J_SERVER, PROV, Repo
 from test_both_indexes import neo4j_store
 
-# The tests that stop, kill and restart the spare server run on one xdist worker.
-pytestmark = pytest.mark.xdist_group("spare-neo4j")
-
 ROOT = Path(__file__).parent.parent.parent
 
 
 def graph(store) -> tuple[dict, set]:
     return ({n.id: n.properties for n in store.all_nodes()},
             {(e.key, json.dumps(e.properties, sort_keys=True)) for e in store.all_edges()})
+
+
+def assert_same(actual: tuple[dict, set], expected: tuple[dict, set], log: str = "") -> None:
+    """Equal graphs, or a failure that names the first difference."""
+    nodes, edges = actual
+    want_nodes, want_edges = expected
+    if set(nodes) != set(want_nodes):
+        pytest.fail(f"nodes differ: {set(nodes) ^ set(want_nodes)}\nsync log:\n{log}",
+                    pytrace=False)
+    for node_id, props in want_nodes.items():
+        diff = {k: (nodes[node_id].get(k), v) for k, v in props.items()
+                if nodes[node_id].get(k) != v}
+        diff.update({k: (v, None) for k, v in nodes[node_id].items() if k not in props})
+        assert not diff, (node_id, diff)
+    assert edges == want_edges, (edges ^ want_edges)
 
 
 def wait_until(check, timeout: float = 60.0, what: str = "condition"):
@@ -34,16 +46,19 @@ def wait_until(check, timeout: float = 60.0, what: str = "condition"):
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def spare(tmp_path_factory):
-    """A second real Neo4j server, ours to stop, kill and restart (ports 7688/7475)."""
+@pytest.fixture(scope="session")
+def spare(tmp_path_factory, worker_id):
+    """A second real Neo4j server, ours to stop, kill and restart: one per xdist worker, on
+    ports of its own (7688/7475 for the first, 7690/7477 for the next, ...)."""
+    index = int(worker_id[2:]) if worker_id.startswith("gw") else 0
+    bolt, http = 7688 + 2 * index, 7475 + 2 * index
     home = tmp_path_factory.mktemp("neo4j-spare")
     lib = Path(os.environ.get("PROV_TEST_NEO4J_HOME", ROOT / ".neo4j")) / "lib"
     env = {**os.environ, "PROV_TEST_NEO4J_HOME": str(home), "PROV_TEST_NEO4J_LIB": str(lib),
-           "PROV_TEST_NEO4J_BOLT_PORT": "7688", "PROV_TEST_NEO4J_HTTP_PORT": "7475"}
+           "PROV_TEST_NEO4J_BOLT_PORT": str(bolt), "PROV_TEST_NEO4J_HTTP_PORT": str(http)}
 
     class Spare:
-        uri = "bolt://127.0.0.1:7688"
+        uri = f"bolt://127.0.0.1:{bolt}"
 
         def start(self) -> None:
             proc = subprocess.run([NEO4J_SERVER, "start"], env=env, capture_output=True,
@@ -67,20 +82,22 @@ def spare(tmp_path_factory):
 def test_captures_sync_in_the_background(synced):
     synced.ok("sh", "-c", "echo 1 > a.txt")
 
-    def arrived():
-        with neo4j_store(synced) as neo4j:
-            return neo4j.counts()["Activity"] == 1
+    def done():  # the background sync records its progress after Neo4j commits
+        return json.loads(synced.ok("status", "--json").stdout)["neo4j"]["pending"] == 0
 
-    wait_until(arrived, what="the background sync")
-    status = json.loads(synced.ok("status", "--json").stdout)
-    assert status["neo4j"]["pending"] == 0
-    assert status["neo4j"]["error"] is None
+    wait_until(done, what="the background sync")
+    assert json.loads(synced.ok("status", "--json").stdout)["neo4j"]["error"] is None
+    with neo4j_store(synced) as neo4j:
+        assert neo4j.counts()["Activity"] == 1
 
 
 def test_an_outage_loses_nothing(repo, spare):
     repo.ok("config", "set", "neo4j.uri", spare.uri)
     repo.ok("sh", "-c", "echo 1 > a.txt")
     repo.ok("sync")
+    with neo4j_store(repo) as neo4j:
+        assert neo4j.counts()["Activity"] == 1
+        first_id = neo4j.run("CALL db.info() YIELD id RETURN id")[0]["id"]
     spare.stop()
 
     proc = repo.prov("sh", "-c", "echo 2 > a.txt && echo 3 > b.txt")  # Neo4j is down
@@ -88,16 +105,20 @@ def test_an_outage_loses_nothing(repo, spare):
     repo.ok("cp", "a.txt", "c.txt")
     failed = repo.prov("sync")
     assert failed.returncode == 1
-    assert failed.stderr.startswith("prov: Neo4j at bolt://127.0.0.1:7688: ")
+    assert failed.stderr.startswith(f"prov: Neo4j at {spare.uri}: ")
     assert failed.stderr.count("\n") == 1
     status = json.loads(repo.ok("status", "--json").stdout)
     assert status["neo4j"]["pending"] == 2
-    assert "7688" in status["neo4j"]["error"]
+    assert spare.uri in status["neo4j"]["error"]
 
     spare.start()
+    with neo4j_store(repo) as neo4j:
+        assert neo4j.run("CALL db.info() YIELD id RETURN id")[0]["id"] == first_id
+        assert neo4j.counts()["Activity"] == 1, "the restarted server lost a commit"
     repo.ok("sync")
+    log = repo.read(".git/prov/sync.log")
     with repo.store() as embedded, neo4j_store(repo) as neo4j:
-        assert graph(neo4j) == graph(embedded)
+        assert_same(graph(neo4j), graph(embedded), log)
         assert neo4j.counts()["Activity"] == 3
     assert json.loads(repo.ok("status", "--json").stdout)["neo4j"]["pending"] == 0
 
@@ -110,7 +131,7 @@ def test_an_interrupted_sync_resumes_to_the_same_graph(repo, spare):
     with repo.store() as embedded:
         total = embedded.counts()
     sync = subprocess.Popen([PROV, "sync"], cwd=repo.root, text=True,
-                            env={**repo.env, "PROV_NEO4J_BATCH": "50"},
+                            env={**repo.env, "PROV_NEO4J_BATCH": "10"},
                             stderr=subprocess.PIPE)
 
     def half_way():
@@ -119,13 +140,14 @@ def test_an_interrupted_sync_resumes_to_the_same_graph(repo, spare):
 
     wait_until(half_way, what="a sync half way")
     spare.kill()  # as a crash: no clean shutdown
-    assert sync.wait(timeout=120) == 1
-    assert "Neo4j at" in sync.stderr.read()
+    _, stderr = sync.communicate(timeout=120)
+    assert sync.returncode == 1, "the sync ended before the server was killed"
+    assert "Neo4j at" in stderr
 
     spare.start()
     repo.ok("sync")
     with repo.store() as embedded, neo4j_store(repo) as neo4j:
-        assert graph(neo4j) == graph(embedded)
+        assert_same(graph(neo4j), graph(embedded))
         assert neo4j.counts() == total
 
 
