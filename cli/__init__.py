@@ -15,6 +15,7 @@ import sys
 SUBCOMMANDS = frozenset({
     "run", "log", "show", "lineage", "sql", "export", "status", "rebuild", "config",
     "sync", "cypher", "push", "pull", "ingestors", "metrics", "plot", "diff",
+    "import",
 })
 
 

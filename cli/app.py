@@ -51,6 +51,7 @@ def _register() -> None:
         cypher,
         diff,
         export,
+        import_cmd,
         ingestors,
         lineage,
         log,
@@ -67,7 +68,7 @@ def _register() -> None:
     )
 
     for module in (run, log, show, lineage, sql, export, status, rebuild, config, sync, cypher,
-                   push, pull, metrics, plot, diff, ingestors):
+                   push, pull, metrics, plot, diff, ingestors, import_cmd):
         cli.add_command(module.command)
 
 

@@ -86,6 +86,7 @@ __all__ = [
     "NAMESPACE_PREFIX",
     "NAMESPACE_URI",
     "decode_local",
+    "deserialize",
     "encode_local",
     "from_document",
     "parse",
@@ -478,13 +479,18 @@ def parse(text: str, fmt: str) -> tuple[list[Node], list[Edge]]:
     exception the underlying parser (json, lxml, rdflib, the PROV-N parser) raised, so callers
     such as the CLI have one error type to report.
     """
+    return from_document(deserialize(text, fmt))
+
+
+def deserialize(text: str, fmt: str) -> pm.ProvDocument:
+    """The `ProvDocument` itself (for callers that also look at what `from_document` skips);
+    errors as `parse`."""
     name, options = _prov_format(fmt, _DESERIALIZERS)
     try:
         with _quiet_rdflib():
-            doc = pm.ProvDocument.deserialize(content=text, format=name, **options)
+            return pm.ProvDocument.deserialize(content=text, format=name, **options)
     except Exception as exc:
         raise ValueError(f"not a valid {fmt} PROV document: {exc}") from exc
-    return from_document(doc)
 
 
 @contextmanager
