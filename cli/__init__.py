@@ -16,6 +16,7 @@ SUBCOMMANDS = frozenset({
     "run", "log", "show", "lineage", "sql", "export", "status", "rebuild", "config",
     "sync", "cypher", "push", "pull", "ingestors", "metrics", "plot", "diff",
     "import",
+    "segment",
 })
 
 

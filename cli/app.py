@@ -61,6 +61,7 @@ def _register() -> None:
         push,
         rebuild,
         run,
+        segment,
         show,
         sql,
         status,
@@ -68,7 +69,7 @@ def _register() -> None:
     )
 
     for module in (run, log, show, lineage, sql, export, status, rebuild, config, sync, cypher,
-                   push, pull, metrics, plot, diff, ingestors, import_cmd):
+                   push, pull, metrics, plot, diff, ingestors, import_cmd, segment):
         cli.add_command(module.command)
 
 

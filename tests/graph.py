@@ -51,3 +51,13 @@ class Graph:
 
     def generated(self, activity: Node) -> list[str]:
         return self.sources(activity, "wasGeneratedBy")
+
+
+def neo4j_store(repo):
+    """The Neo4j index of `repo`, through the library (as `prov cypher` reaches it)."""
+    from provgraph import sync
+    from provgraph.config import Config
+    from provgraph.repo import Repository
+
+    r = Repository.discover(repo.root)
+    return sync.Target(Config(r.root, r.prov_dir)).store(r.project)

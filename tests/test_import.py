@@ -221,8 +221,6 @@ def test_another_tools_document_keeps_its_ids_on_both_indexes(synced, tmp_path):
         assert {e.type for e in neo4j.all_edges()} == set(EDGE_TYPES)
 
 
-@pytest.mark.xfail(reason="`prov show` resolves only act-/ent-/agt- ids and paths until it looks "
-                          "up other ids (queries.nodes.resolve does)", strict=False)
 def test_prov_show_finds_an_imported_id(repo, tmp_path):
     path = tmp_path / "pipeline.json"
     path.write_text(json.dumps(foreign_document("t")))

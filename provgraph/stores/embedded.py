@@ -276,6 +276,28 @@ class EmbeddedStore:
         ).fetchall()
         return [_edge(r) for r in rows]
 
+    def step(self, ids: Iterable[str], direction: str, types: Iterable[str]
+             ) -> list[tuple[Edge, Node]]:
+        """One hop of a search, in one query: the edges of `types` leaving (`out`) or entering
+        (`in`) the given nodes, each with the node at its other end."""
+        ids = list(set(ids))
+        if not ids:
+            return []
+        near, far = ("source", "target") if direction == "out" else ("target", "source")
+        rows = self.db.execute(
+            f"SELECT e.type, e.source, e.target, e.properties, n.id, n.label, n.properties "
+            f"FROM edges e JOIN nodes n ON n.id = e.{far} "
+            f"WHERE e.{near} IN (SELECT unnest($ids)) AND e.type IN (SELECT unnest($types))",
+            {"ids": ids, "types": list(types)}).fetchall()
+        return [(_edge(r[:4]), _node(r[4:])) for r in rows]
+
+    def versions(self, path: str) -> list[Node]:
+        """Every recorded version of a file, oldest first."""
+        ids = [r[0] for r in self.db.execute(
+            "SELECT id FROM entities WHERE path = ? ORDER BY version", [path]).fetchall()]
+        found = self.nodes(ids)
+        return [found[i] for i in ids]
+
     def entity(self, path: str, version: int | None = None) -> Node | None:
         """A version of a file by path: the latest when `version` is None."""
         sql = "SELECT id FROM entities WHERE path = ?"

@@ -195,6 +195,29 @@ class Neo4jStore:
                 found[edge.key] = edge
         return [found[key] for key in sorted(found)]
 
+    def step(self, ids: Iterable[str], direction: str, types: Iterable[str]
+             ) -> list[tuple[Edge, Node]]:
+        """One hop of a search, in one statement: the relationships of `types` leaving (`out`)
+        or entering (`in`) the given nodes, each with the node at its other end."""
+        ids = sorted(set(ids))
+        if not ids:
+            return []
+        pattern = "(n)-[r]->(m)" if direction == "out" else "(n)<-[r]-(m)"
+        rows = self.run(
+            f"UNWIND $ids AS id CALL {{ {_BY_ID} }} "
+            f"WITH n WHERE n.project = $project MATCH {pattern} WHERE type(r) IN $types "
+            "RETURN type(r) AS type, startNode(r).id AS source, endNode(r).id AS target, "
+            "properties(r) AS rprops, labels(m)[0] AS label, properties(m) AS props",
+            ids=ids, types=list(types))
+        return [(Edge(row["type"], row["source"], row["target"], row["rprops"]), _node(row))
+                for row in rows]
+
+    def versions(self, path: str) -> list[Node]:
+        rows = self.run("MATCH (n:Entity {project: $project, path: $path}) "
+                        "RETURN 'Entity' AS label, properties(n) AS props ORDER BY n.version",
+                        path=path)
+        return [_node(row) for row in rows]
+
     def entity(self, path: str, version: int | None = None) -> Node | None:
         rows = self.run(
             "MATCH (n:Entity {project: $project, path: $path}) "

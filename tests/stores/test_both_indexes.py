@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from graph import neo4j_store
 
 from provgraph.queries.lineage import ancestors, descendants
 from provgraph.queries.log import log
@@ -39,16 +40,6 @@ def history(synced):
     repo.ok("cp", "weights.bin", "best.bin", env={"PROV_LARGE_FILE_LIMIT": "1KB"})
     repo.ok("sync")
     return repo
-
-
-def neo4j_store(repo):
-    """The Neo4j index of `repo`, through the library (as `prov cypher` reaches it)."""
-    from provgraph import sync
-    from provgraph.config import Config
-    from provgraph.repo import Repository
-
-    r = Repository.discover(repo.root)
-    return sync.Target(Config(r.root, r.prov_dir)).store(r.project)
 
 
 def test_the_same_graph_on_both_indexes(history):
