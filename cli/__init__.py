@@ -17,6 +17,7 @@ SUBCOMMANDS = frozenset({
     "sync", "cypher", "push", "pull", "ingestors", "metrics", "plot", "diff",
     "import",
     "segment",
+    "summarize",
 })
 
 

@@ -65,11 +65,13 @@ def _register() -> None:
         show,
         sql,
         status,
+        summarize,
         sync,
     )
 
     for module in (run, log, show, lineage, sql, export, status, rebuild, config, sync, cypher,
-                   push, pull, metrics, plot, diff, ingestors, import_cmd, segment):
+                   push, pull, metrics, plot, diff, ingestors, import_cmd, segment,
+                   summarize):
         cli.add_command(module.command)
 
 
