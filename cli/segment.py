@@ -89,11 +89,13 @@ class GreedyCommand(click.Command):
 
 @contextmanager
 def opened_store(on_neo4j: bool) -> Iterator[tuple[Any, Any]]:
-    """The store to answer from: the embedded index, or this project's Neo4j graph (synced
-    first, so it holds what the journal holds)."""
+    """The store to answer from: the embedded index (through its search index, made for
+    walks), or this project's Neo4j graph (synced first, so it holds what the journal holds)."""
     if not on_neo4j:
-        with opened_index() as (repo, store):
-            yield repo, store
+        from provgraph.stores.search import SearchIndex
+
+        with opened_index() as (repo, store), SearchIndex.beside(store) as search:
+            yield repo, search
         return
     from provgraph import sync
     from provgraph.cli.common import repository

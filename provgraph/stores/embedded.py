@@ -127,6 +127,8 @@ class EmbeddedStore:
                 self.db.execute(f"DROP TABLE IF EXISTS {table}")
         self.db.execute(SCHEMA)
         self.set_meta("schema_version", SCHEMA_VERSION)
+        if self.meta("instance") is None:  # tells copies of this index from copies of another
+            self.set_meta("instance", os.urandom(8).hex())
 
     def close(self) -> None:
         self.db.close()
@@ -156,6 +158,7 @@ class EmbeddedStore:
             self.db.execute(f"DELETE FROM {table}")
         self.set_meta("schema_version", SCHEMA_VERSION)
         self.set_meta("generation", generation)
+        self.set_meta("instance", os.urandom(8).hex())  # copies of the old graph start over
 
     @property
     def generation(self) -> int:

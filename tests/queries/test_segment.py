@@ -39,11 +39,16 @@ def team(tmp_path_factory, neo4j_uri):
     return repo
 
 
-@pytest.fixture(params=["embedded", "neo4j"])
+@pytest.fixture(params=["embedded", "search", "neo4j"])
 def store(request, team):
     if request.param == "embedded":
         with team.store() as s:
             yield s
+    elif request.param == "search":
+        from provgraph.stores.search import SearchIndex
+
+        with team.store() as s, SearchIndex.beside(s) as search:
+            yield search
     else:
         from graph import neo4j_store
 
@@ -281,3 +286,19 @@ def test_the_readme_examples(team):
         args = shlex.split(command)
         assert args[0] == "prov"
         assert masked(team.ok(*args[1:]).stdout) == masked(expected)
+
+
+def test_the_search_index_follows_captures_and_rebuilds(repo):
+    """The SQLite copy the walks read takes each new capture, and starts over after a rebuild."""
+    repo.write("a.txt", "1\n")
+    repo.commit_all("a")
+    repo.ok("cp", "a.txt", "b.txt")
+    first = repo.ok("segment", "--src", "a.txt", "--dst", "b.txt", "--no-context").stdout
+    assert "b.txt@v1" in first
+    repo.ok("cp", "b.txt", "c.txt")
+    second = repo.ok("segment", "--src", "a.txt", "--dst", "c.txt", "--no-context").stdout
+    assert "c.txt@v1" in second and "cp #2" in second
+    repo.ok("rebuild")
+    assert repo.ok("segment", "--src", "a.txt", "--dst", "c.txt", "--no-context").stdout == second
+    (repo.root / ".git" / "prov" / "index.duckdb").unlink()  # a new index: a new copy
+    assert repo.ok("segment", "--src", "a.txt", "--dst", "c.txt", "--no-context").stdout == second
