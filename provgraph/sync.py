@@ -111,10 +111,11 @@ def sync(repo: Repository, progress: Progress | None = None, full: bool = False,
                 sent = 0
                 if progress:
                     progress(0, total)
-                for nodes, edges in _prefetched(_pages(repo, since)):
-                    sent += neo.write(nodes, edges)
-                    if progress:
-                        progress(sent, total)
+                with contextlib.closing(_prefetched(_pages(repo, since))) as pages:
+                    for nodes, edges in pages:
+                        sent += neo.write(nodes, edges)
+                        if progress:
+                            progress(sent, total)
         except ProvError as exc:
             state["error"] = str(exc)
             state["failed_at"] = now()
@@ -128,27 +129,46 @@ def sync(repo: Repository, progress: Progress | None = None, full: bool = False,
 
 
 def _prefetched(pages, depth: int = 2):
-    """Read the next pages while Neo4j works on the current one (reading is ~20% of a push)."""
+    """Read the next pages while Neo4j works on the current one (reading is ~20% of a push).
+
+    The reader is always stopped and joined before this returns or raises: a thread still
+    inside DuckDB while the interpreter exits aborts the process."""
     import queue
     import threading
 
     ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
     done = object()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def reader() -> None:
         try:
             for page in pages:
-                ready.put(page)
+                if not hand_over(page):
+                    return
         except BaseException as exc:  # handed to the consumer, which raises it
-            ready.put(exc)
+            hand_over(exc)
         else:
-            ready.put(done)
+            hand_over(done)
 
-    threading.Thread(target=reader, daemon=True).start()
-    while (page := ready.get()) is not done:
-        if isinstance(page, BaseException):
-            raise page
-        yield page
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        while (page := ready.get()) is not done:
+            if isinstance(page, BaseException):
+                raise page
+            yield page
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _pages(repo: Repository, since: int, size: int = 5000):

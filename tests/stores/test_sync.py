@@ -141,7 +141,7 @@ def test_an_interrupted_sync_resumes_to_the_same_graph(repo, spare):
     wait_until(half_way, what="a sync half way")
     spare.kill()  # as a crash: no clean shutdown
     _, stderr = sync.communicate(timeout=120)
-    assert sync.returncode == 1, "the sync ended before the server was killed"
+    assert sync.returncode == 1, (sync.returncode, stderr)
     assert "Neo4j at" in stderr
 
     spare.start()
