@@ -77,6 +77,10 @@ class Replay:
         record = self.record = item.record
         if record.get("kind") == "graph":
             return self._graph(record)
+        if record.get("kind") is not None:
+            # Records that make no nodes: view definitions (`prov fileview`, kind "view"), and
+            # kinds a later provgraph may add, which this one leaves for that one to read.
+            return self.nodes, self.edges
         self.large = {info["pointer"]: info for info in record.get("large", {}).values()}
         self.sizes = item.sizes
         self.sequence += 1

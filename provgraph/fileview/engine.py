@@ -1,0 +1,206 @@
+"""DuckDB, set up for file views: bounded memory, spilling under `.git/prov/`, streamed output.
+
+DuckDB reads CSV, Parquet and JSON in a streaming fashion and spills joins and aggregates to
+disk past its memory limit, so a view over files larger than memory works. The limit is
+`fileview.memory_limit` (`.prov.toml`, `prov config`, or `PROV_FILEVIEW_MEMORY_LIMIT`): a
+size (`2GB`) or a share of the machine's memory (`25%`, the default). Spill files go to
+`.git/prov/fileview/tmp/`.
+
+Output goes through `COPY (query) TO` a file next to the index, moved into place only when
+complete: a failing view never leaves half a file, nor overwrites the old one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import sys
+
+from provgraph.fileview.tables import Source, split_compression
+from provgraph.repo import ProvError, Repository
+
+DEFAULT_MEMORY = "25%"
+OUTPUT_FORMATS = ("csv", "tsv", "parquet", "json", "jsonl")
+
+
+def work_dir(repo: Repository) -> str:
+    path = repo.prov_path("fileview")
+    os.makedirs(os.path.join(path, "tmp"), exist_ok=True)
+    return path
+
+
+def memory_limit(setting: str | None) -> str:
+    """A DuckDB memory limit from `2GB`, `512MiB` or `25%` (of physical memory)."""
+    from provgraph.config import parse_size
+
+    text = str(setting or DEFAULT_MEMORY).strip()
+    if text.endswith("%"):
+        try:
+            share = float(text[:-1]) / 100
+        except ValueError:
+            raise ProvError(f"not a memory limit: {text!r} (write e.g. 2GB or 25%)") from None
+        if not 0 < share <= 1:
+            raise ProvError(f"not a memory limit: {text!r} (a share is between 0% and 100%)")
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        size = int(total * share)
+    else:
+        size = parse_size(text)
+    return f"{max(size, 64 * 2**20) // 2**20}MiB"
+
+
+def connect(repo: Repository, limit: str | None = None):
+    """An in-memory DuckDB with the view settings (memory limit, temp folder)."""
+    import duckdb
+
+    from provgraph.config import Config
+
+    setting = (limit or os.environ.get("PROV_FILEVIEW_MEMORY_LIMIT")
+               or Config(repo.root, repo.prov_dir).get("fileview.memory_limit"))
+    con = duckdb.connect(":memory:", config={
+        "memory_limit": memory_limit(setting),
+        "temp_directory": os.path.join(work_dir(repo), "tmp"),
+    })
+    return con
+
+
+def engine_version() -> str:
+    import duckdb
+
+    return duckdb.__version__
+
+
+def register(con, sources: dict[str, Source]) -> None:
+    """Name each input table for the compiled query: `CREATE TEMP VIEW ident AS ...`."""
+    for ident, source in sources.items():
+        con.execute(f'CREATE OR REPLACE TEMP VIEW "{ident}" AS SELECT * FROM {source.relation}')
+
+
+def output_format(name: str, given: str | None = None) -> str:
+    """The output format a view's name says (`results.csv.gz` is csv), or `given`."""
+    if given:
+        if given not in OUTPUT_FORMATS:
+            raise ProvError(f"unknown format {given} (one of {', '.join(OUTPUT_FORMATS)})")
+        return given
+    stem, _ = split_compression(name)
+    ext = os.path.splitext(stem)[1].lower()
+    found = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
+             ".pq": "parquet", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(ext)
+    if found is None:
+        raise ProvError(f"cannot tell the output format from the name {name}: use .csv, .tsv, "
+                        ".parquet, .json or .jsonl (optionally .gz/.zst), or --format")
+    return found
+
+
+def copy_options(fmt: str, compression: str | None = None) -> str:
+    options = {
+        "csv": ["FORMAT csv", "HEADER true"],
+        "tsv": ["FORMAT csv", "HEADER true", "DELIMITER '\t'"],
+        "parquet": ["FORMAT parquet"],
+        "json": ["FORMAT json", "ARRAY true"],
+        "jsonl": ["FORMAT json"],
+    }[fmt]
+    if compression and fmt != "parquet":
+        options.append(f"COMPRESSION {compression}")
+    return ", ".join(options)
+
+
+def write(con, sql: str, tmp: str, fmt: str, sources: dict[str, Source],
+          compression: str | None = None) -> int:
+    """Run `sql` into the file `tmp` (complete, or removed); return the rows written."""
+    try:
+        rows = con.execute(f"COPY ({sql}) TO '{_quote(tmp)}' ({copy_options(fmt, compression)})"
+                           ).fetchone()[0]
+    except BaseException as exc:
+        _unlink(tmp)
+        if isinstance(exc, Exception):
+            raise translate(exc, list(sources.values())) from None
+        raise
+    return rows
+
+
+def temp_path(repo: Repository, name: str) -> str:
+    """Where an output is written before it is moved into place: under `.git/prov/`, out of
+    the snapshots' sight (and on the work tree's file system, so the move is a rename)."""
+    return os.path.join(work_dir(repo), f"{os.getpid()}-{os.urandom(4).hex()}-"
+                        f"{os.path.basename(name)}")
+
+
+def move_into_place(tmp: str, target: str) -> None:
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        shutil.move(tmp, target)
+
+
+def cat(con, sql: str, fmt: str, sources: dict[str, Source]) -> None:
+    """Stream the view to standard output."""
+    if fmt == "parquet":
+        fmt = "csv"  # binary on a terminal helps nobody: `prov fileview cat --format`
+    sys.stdout.flush()
+    try:
+        con.execute(f"COPY ({sql}) TO '/dev/stdout' ({copy_options(fmt)})")
+    except Exception as exc:
+        if "Broken pipe" in str(exc) or "EPIPE" in str(exc):
+            raise BrokenPipeError from None
+        raise translate(exc, list(sources.values())) from None
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+_CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_FILE = re.compile(r"^\s*file = (.*)$", re.M)
+
+
+def translate(exc: BaseException, sources: list[Source]) -> ProvError:
+    """A DuckDB error as one line a user can act on (file and line of a malformed CSV row)."""
+    text = str(exc)
+    by_location = {s.location: s for s in sources}
+    where = None
+    found = _FILE.search(text)
+    if found:
+        location = found.group(1).strip()
+        source = by_location.get(location)
+        where = source.ref.path if source else os.path.basename(location)
+    elif len(sources) == 1:
+        where = sources[0].ref.path
+    line = _CSV_LINE.search(text)
+    if line:
+        return ProvError(f"{where or 'input'}: line {line.group(1)}: {_csv_reason(text, where)}")
+    if "Error when sniffing file" in text or "not possible to automatically detect" in text:
+        return ProvError(f"{where or 'input'}: not a CSV file DuckDB can read (no consistent "
+                         "delimiter and column count)")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    for source in sources:
+        first = first.replace(source.location, source.ref.path)
+    first = re.sub(r'"?__fv_(\d+)"?', lambda m: _placeholder(sources, int(m.group(1))), first)
+    return ProvError(f"SQL error: {first}")
+
+
+def _placeholder(sources: list[Source], index: int) -> str:
+    return "{" + sources[index].ref.spec() + "}" if index < len(sources) else "the input"
+
+
+def _csv_reason(text: str, where: str | None) -> str:
+    columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    if columns:
+        return f"expected {columns.group(1)} fields, found {columns.group(2)}"
+    convert = re.search(r'Error when converting column "([^"]+)"\. (.*)', text)
+    if convert:
+        hint = f" (the column's type was guessed from the first lines; {{{where}:text}} " \
+               "reads every column as text)" if where else ""
+        return f"column {convert.group(1)}: {convert.group(2).strip()}{hint}"
+    lines = text.strip().splitlines()
+    original = next((i for i, x in enumerate(lines) if x.startswith("Original Line")), None)
+    if original is not None and original + 1 < len(lines) and lines[original + 1].strip():
+        return lines[original + 1].strip()
+    return lines[0].split(":", 1)[-1].strip()

@@ -1,0 +1,133 @@
+"""Evaluating a view definition: checked before anything runs, then written or printed.
+
+`Evaluation(repo, definition).prepare()` does everything that can fail before an output is
+touched: it parses the SQL, finds the inputs, sniffs their formats and binds the query (so a
+missing column or input is reported before a snapshot is taken); `write(path)` then streams
+the result into a file and `cat()` to standard output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+from provgraph.fileview import engine, script
+from provgraph.fileview.sql import Compiled, compile_query, lineage
+from provgraph.fileview.tables import Source, resolve, split_compression
+from provgraph.repo import ProvError, Repository
+
+
+class Evaluation:
+    def __init__(self, repo: Repository, definition: dict[str, Any],
+                 memory_limit: str | None = None):
+        self.repo = repo
+        self.definition = definition
+        self.memory_limit = memory_limit
+        self.cwd = definition.get("cwd", ".")
+        self.con = None
+        self.compiled: Compiled | None = None
+        self.sources: dict[str, Source] = {}
+        self.columns: list[str] = []
+        self.prepared: script.Prepared | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.definition.get("kind", "sql")
+
+    @property
+    def inputs(self) -> list[str]:
+        if self.compiled is not None:
+            return self.compiled.inputs
+        if self.prepared is not None:
+            return self.prepared.inputs
+        return list(self.definition.get("inputs", []))
+
+    def prepare(self) -> Evaluation:
+        root = self.repo.root
+        if self.kind == "script":
+            self.prepared = script.prepare(self.definition["script"],
+                                           self.definition.get("stdin", []), self.cwd, root)
+            return self
+        self.compiled = compile_query(self.definition["query"],
+                                      self.definition.get("dialect", "duckdb"), self.cwd, root)
+        self.con = engine.connect(self.repo, self.memory_limit)
+        for ident, ref in self.compiled.tables.items():
+            self.sources[ident] = resolve(self.con, ref, root, self.definition.get("header"))
+        engine.register(self.con, self.sources)
+        try:
+            described = self.con.execute(f"DESCRIBE {self.compiled.sql}").fetchall()
+        except Exception as exc:
+            raise engine.translate(exc, list(self.sources.values())) from None
+        self.columns = [row[0] for row in described]
+        return self
+
+    def check_output(self, name: str) -> None:
+        """The output must not be one of the inputs."""
+        if name in self.inputs:
+            raise ProvError(f"the output {name} is also an input of the view: choose another "
+                            "name (nothing was written)")
+
+    def write(self, tmp: str) -> int | None:
+        """Evaluate into the file `tmp`; the number of rows (SQL views)."""
+        fmt = self.definition.get("format") or "csv"
+        if self.kind == "script":
+            assert self.prepared is not None
+            try:
+                with open(tmp, "wb") as out:
+                    script.run(self.prepared, self.cwd, self.repo.root, out)
+            except BaseException:
+                _unlink(tmp)
+                raise
+            return None
+        assert self.compiled is not None
+        _, compression = split_compression(self.definition["name"])
+        return engine.write(self.con, self.compiled.sql, tmp, fmt, self.sources, compression)
+
+    def cat(self, fmt: str | None = None) -> None:
+        if self.kind == "script":
+            assert self.prepared is not None
+            script.run(self.prepared, self.cwd, self.repo.root, None)
+            return
+        assert self.compiled is not None
+        engine.cat(self.con, self.compiled.sql, fmt or self.definition.get("format") or "csv",
+                   self.sources)
+
+    def properties(self) -> dict[str, Any]:
+        """What the materializing activity records (namespaced `fileview.`)."""
+        d = self.definition
+        props: dict[str, Any] = {"view": d["name"], "kind": self.kind, "inputs": self.inputs,
+                                 "format": d.get("format")}
+        if self.kind == "script":
+            props.update(script=d["script"], stdin=d.get("stdin") or None,
+                         engine="shell")
+        else:
+            assert self.compiled is not None
+            props.update(sql=d["query"], dialect=d.get("dialect", "duckdb"),
+                         duckdb_sql=self.compiled.sql, engine="duckdb",
+                         engine_version=engine.engine_version(), columns=self.columns)
+            found = self.lineage()
+            if isinstance(found, dict):
+                props["lineage"] = {k: v for k, v in found.items() if v}
+            else:
+                props["lineage_error"] = found
+        return {f"fileview.{k}": v for k, v in props.items() if v is not None}
+
+    def lineage(self) -> dict[str, list[str]] | str:
+        """Column lineage, or why it could not be worked out (the view still works)."""
+        assert self.compiled is not None
+        try:
+            return lineage(self.compiled, {i: s.columns for i, s in self.sources.items()},
+                           self.columns)
+        except Exception as exc:  # sqlglot cannot follow every query: say so, go on
+            return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
