@@ -18,6 +18,7 @@ SUBCOMMANDS = frozenset({
     "import",
     "segment",
     "summarize",
+    "fileview",
 })
 
 

@@ -51,6 +51,7 @@ def _register() -> None:
         cypher,
         diff,
         export,
+        fileview,
         import_cmd,
         ingestors,
         lineage,
@@ -71,7 +72,7 @@ def _register() -> None:
 
     for module in (run, log, show, lineage, sql, export, status, rebuild, config, sync, cypher,
                    push, pull, metrics, plot, diff, ingestors, import_cmd, segment,
-                   summarize):
+                   summarize, fileview):
         cli.add_command(module.command)
 
 
