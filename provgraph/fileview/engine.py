@@ -47,7 +47,7 @@ def memory_limit(setting: str | None) -> str:
         size = int(total * share)
     else:
         size = parse_size(text)
-    return f"{max(size, 64 * 2**20) // 2**20}MiB"
+    return f"{max(size, 16 * 2**20) // 2**20}MiB"
 
 
 def connect(repo: Repository, limit: str | None = None):
@@ -176,6 +176,9 @@ def translate(exc: BaseException, sources: list[Source]) -> ProvError:
     line = _CSV_LINE.search(text)
     if line:
         return ProvError(f"{where or 'input'}: line {line.group(1)}: {_csv_reason(text, where)}")
+    if "Out of Memory Error" in text:
+        return ProvError("DuckDB needed more than its memory limit for this view (raise it "
+                         "with --memory-limit or fileview.memory_limit in .prov.toml)")
     if "Error when sniffing file" in text or "not possible to automatically detect" in text:
         return ProvError(f"{where or 'input'}: not a CSV file DuckDB can read (no consistent "
                          "delimiter and column count)")

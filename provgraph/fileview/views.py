@@ -119,6 +119,7 @@ def _read_cache(repo: Repository) -> dict[str, Any]:
 
 def _scan(repo: Repository) -> dict[str, Any]:
     """Every view's latest state and materialization, caught up with the journal."""
+    repo.ensure_prov_dir()
     journal = Journal(repo)
     tips = journal.tips()
     cache = _read_cache(repo)
