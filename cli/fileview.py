@@ -56,7 +56,7 @@ DEFINE_OPTIONS = ("name", "query", "script", "inputs", "create", "dialect", "hea
 @click.option("--force", is_flag=True,
               help="Overwrite a file not made by the view (or changed since it was).")
 @click.option("--memory-limit", metavar="SIZE",
-              help="DuckDB's memory limit (2GB, 25%%; default fileview.memory_limit or 25%%).")
+              help="DuckDB's memory limit (2GB, 25%; default fileview.memory_limit or 25%).")
 @click.pass_context
 def command(ctx: click.Context, name, query, script, inputs, create, dialect, header, fmt,
             force, memory_limit) -> None:

@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from typing import Any
 
 from provgraph.fileview import engine, script
 from provgraph.fileview.sql import Compiled, compile_query, lineage
 from provgraph.fileview.tables import Source, resolve, split_compression
 from provgraph.repo import ProvError, Repository
+
+#: Writers that may take over writing a SQL view's file, tried in order: each is called as
+#: `writer(evaluation, tmp)` with a prepared evaluation (`.con` with the inputs registered as
+#: `__fv_i`, `.compiled`, `.sources`, `.repo`, `.definition`) and returns the number of rows
+#: it wrote into `tmp`, or None to leave it to the next (and finally to a plain
+#: `COPY (query) TO tmp`). Record-level why-provenance plugs in here (`register_writer`).
+SQL_WRITERS: list[Callable[[Evaluation, str], int | None]] = []
+
+
+def register_writer(writer: Callable[[Evaluation, str], int | None]) -> None:
+    """Let `writer` take over writing SQL views' files (see SQL_WRITERS)."""
+    if writer not in SQL_WRITERS:
+        SQL_WRITERS.append(writer)
 
 
 class Evaluation:
@@ -81,8 +95,21 @@ class Evaluation:
                 raise
             return None
         assert self.compiled is not None
-        _, compression = split_compression(self.definition["name"])
-        return engine.write(self.con, self.compiled.sql, tmp, fmt, self.sources, compression)
+        for writer in SQL_WRITERS:
+            rows = writer(self, tmp)
+            if rows is not None:
+                return rows
+        return engine.write(self.con, self.compiled.sql, tmp, fmt, self.sources,
+                            self.compression)
+
+    @property
+    def compression(self) -> str | None:
+        """The output's compression, from its name (`results.csv.gz`: gzip)."""
+        return split_compression(self.definition["name"])[1]
+
+    @property
+    def format(self) -> str:
+        return self.definition.get("format") or "csv"
 
     def cat(self, fmt: str | None = None) -> None:
         if self.kind == "script":

@@ -270,3 +270,34 @@ def test_syntax_errors_point_at_the_token_as_written(repo):
     assert proc.stderr.count("\n") == 1
     assert not repo.path("r.csv").exists()
     assert Graph.of(repo).activities() == []
+
+
+def test_a_registered_writer_may_take_over_writing(repo, monkeypatch):
+    """The extension point record-level why-provenance uses (evaluate.register_writer)."""
+    import provgraph.fileview as fv
+    from provgraph.fileview import evaluate
+    from provgraph.repo import Repository
+
+    repo.write("in.csv", "id\n1\n2\n")
+    seen = []
+
+    def declines(evaluation, tmp):
+        seen.append(("declined", evaluation.compiled.sql))
+        return None
+
+    def writes(evaluation, tmp):
+        evaluation.con.execute(f"COPY (SELECT count(*) AS n FROM ({evaluation.compiled.sql})) "
+                               f"TO '{tmp}' (FORMAT csv, HEADER true)")
+        seen.append(("wrote", evaluation.format))
+        return 1
+
+    monkeypatch.setattr(evaluate, "SQL_WRITERS", [])
+    evaluate.register_writer(declines)
+    evaluate.register_writer(writes)
+    evaluate.register_writer(writes)  # once is enough
+    r = Repository.discover(repo.root)
+    view = fv.definition(r, "n.csv", query="select id from {in.csv}", cwd=str(repo.root))
+    made = fv.define(r, view, materialize=True).materialized
+    assert seen == [("declined", 'SELECT id FROM __fv_0 AS "in"'), ("wrote", "csv")]
+    assert made.rows == 1 and repo.read("n.csv") == "n\n2\n"
+    assert Graph.of(repo).generated(Graph.of(repo).activities()[0]) == ["n.csv@v1"]
