@@ -232,13 +232,18 @@ def refresh_command(ctx: click.Context, names: tuple[str, ...], force: bool) -> 
                       memory_limit=ctx.obj.get("memory_limit"))
     if not done:
         _note("No materialized views.")
+    failed = [item for item in done if item.action.startswith("failed")]
     for item in done:
         if item.result is not None:
             rows = f" ({item.result.rows} rows)" if item.result.rows is not None else ""
             console.print(f"{item.name}: refreshed{rows}, activity {item.result.activity}",
                           markup=False)
-        else:
+        elif item not in failed:
             console.print(f"{item.name}: {item.action}", markup=False)
+    for item in failed:
+        _note(f"prov: {item.name}: {item.action.removeprefix('failed: ')}")
+    if failed:
+        raise SystemExit(1)
 
 
 @command.command("drop")

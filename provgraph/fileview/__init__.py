@@ -167,7 +167,7 @@ def status(repo: Repository, names: list[str] | None = None) -> list[ViewStatus]
 @dataclass
 class Refreshed:
     name: str
-    action: str  # "refreshed", "up to date", "skipped: ..."
+    action: str  # "refreshed", "up to date", "skipped: ...", "failed: ..."
     result: Result | None = None
 
 
@@ -197,8 +197,12 @@ def refresh(repo: Repository, names: list[str] | None = None, force: bool = Fals
             done.append(Refreshed(view.name, "skipped: the file was changed since the view "
                                              "wrote it (--force overwrites it)"))
             continue
-        result = mat.materialize(repo, view.definition, refresh=view.last is not None,
-                                 force=force, memory_limit=memory_limit)
+        try:
+            result = mat.materialize(repo, view.definition, refresh=view.last is not None,
+                                     force=force, memory_limit=memory_limit)
+        except ProvError as exc:  # one view failing does not stop the others
+            done.append(Refreshed(view.name, f"failed: {exc}"))
+            continue
         done.append(Refreshed(view.name, "refreshed", result))
     return done
 

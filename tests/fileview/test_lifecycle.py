@@ -157,3 +157,19 @@ def test_view_records_replay_and_sync_like_any_record(synced):
         [activity] = [n for n in nodes if n.name == "prov fileview #2"]
         assert activity.properties["fileview.lineage.label"] == ["data.csv._c1"]
         assert activity.properties["fileview.columns"] == ["label", "n"]
+
+
+def test_refresh_goes_on_past_a_failing_view_and_exits_1(repo):
+    repo.write("a.csv", "x\n1\n")
+    repo.write("b.csv", "x\n2\n")
+    repo.ok("fileview", "-c", "-n", "va.csv", "-q", "select x from {a.csv}")
+    repo.ok("fileview", "-c", "-n", "vb.csv", "-q", "select x from {b.csv}")
+    repo.path("a.csv").unlink()
+    repo.write("b.csv", "x\n3\n")
+    assert repo.ok("fileview", "status").stdout == ("va.csv  stale: a.csv changed\n"
+                                                    "vb.csv  stale: b.csv changed\n")
+    proc = repo.prov("fileview", "refresh")
+    assert proc.returncode == 1
+    assert proc.stderr == "prov: va.csv: input a.csv does not exist\n"
+    assert proc.stdout.startswith("vb.csv: refreshed (1 rows)")
+    assert repo.read("va.csv") == "x\n1\n" and repo.read("vb.csv") == "x\n3\n"
