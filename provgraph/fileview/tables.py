@@ -130,7 +130,7 @@ def resolve(con, ref: TableRef, root: str, default_header: bool | None = None) -
             relation = f"(SELECT COLUMNS(*)::VARCHAR FROM {relation})"
         source = Source(ref, location, relation)
     else:
-        source = _csv(con, ref, location, fmt, default_header, text)
+        return _csv(con, ref, location, fmt, default_header, text)
     source.columns = describe(con, source)
     return source
 
@@ -145,8 +145,14 @@ def describe(con, source: Source) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in rows]
 
 
+_SNIFFED = ("Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, "
+            "DateFormat, TimestampFormat")
+
+
 def _csv(con, ref: TableRef, location: str, fmt: str, default_header: bool | None,
          text: bool) -> Source:
+    """Sniff once, then read with every option spelled out (`auto_detect = false`): the file
+    is not sniffed again each time DuckDB binds the query."""
     from provgraph.fileview.engine import translate
 
     if os.path.getsize(location) == 0:
@@ -154,24 +160,36 @@ def _csv(con, ref: TableRef, location: str, fmt: str, default_header: bool | Non
     delim = "\t" if fmt == "tsv" else None
     args = f"{_literal(location)}" + (f", delim = {_literal(delim)}" if delim else "")
     try:
-        sniffed = con.execute(
-            f"SELECT HasHeader, Columns, Delimiter FROM sniff_csv({args})").fetchone()
+        sniffed = dict(zip([n.strip() for n in _SNIFFED.split(",")], con.execute(
+            f"SELECT {_SNIFFED} FROM sniff_csv({args})").fetchone(), strict=True))
+        header = ref.header if ref.header is not None else default_header
+        if header is None:
+            header = bool(sniffed["HasHeader"])
+            if header and all(c["type"] == "VARCHAR" for c in sniffed["Columns"]):
+                header = _text_header(con, location, sniffed["Delimiter"])
+        if header != bool(sniffed["HasHeader"]):  # the types depend on it: sniff as said
+            sniffed = dict(zip(sniffed, con.execute(
+                f"SELECT {_SNIFFED} FROM sniff_csv({args}, header = {str(header).lower()})"
+            ).fetchone(), strict=True))
     except Exception as exc:
         raise translate(exc, [Source(ref, location, "")]) from None
-    has_header, columns, delimiter = sniffed
-    header = ref.header if ref.header is not None else default_header
-    if header is None:
-        header = bool(has_header)
-        if header and all(c["type"] == "VARCHAR" for c in columns):
-            header = _text_header(con, location, delimiter)
-    options = [_literal(location), f"delim = {_literal(delimiter)}",
-               f"header = {'true' if header else 'false'}"]
-    if not header:
-        names = ", ".join(_literal(f"_c{i}") for i in range(len(columns)))
-        options.append(f"names = [{names}]")
-    if text:
-        options.append("all_varchar = true")
-    return Source(ref, location, f"read_csv({', '.join(options)})", header=header)
+    columns = [(c["name"] if header else f"_c{i}", "VARCHAR" if text else c["type"])
+               for i, c in enumerate(sniffed["Columns"])]
+    options = [_literal(location), "auto_detect = false"]
+    for option, key in (("delim", "Delimiter"), ("quote", "Quote"), ("escape", "Escape"),
+                        ("new_line", "NewLineDelimiter"), ("comment", "Comment")):
+        value = sniffed[key]
+        options.append(f"{option} = {_literal('' if value == '(empty)' else value)}")
+    options.append(f"skip = {int(sniffed['SkipRows'] or 0)}")
+    options.append(f"header = {'true' if header else 'false'}")
+    for option, key in (("dateformat", "DateFormat"), ("timestampformat", "TimestampFormat")):
+        if sniffed[key] and not text:
+            options.append(f"{option} = {_literal(sniffed[key])}")
+    struct = ", ".join(f"{_literal(name)}: {_literal(kind)}" for name, kind in columns)
+    options.append(f"columns = {{{struct}}}")
+    source = Source(ref, location, f"read_csv({', '.join(options)})", header=header)
+    source.columns = columns
+    return source
 
 
 def _text_header(con, location: str, delimiter: str) -> bool:
