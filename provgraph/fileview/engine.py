@@ -135,17 +135,19 @@ def move_into_place(tmp: str, target: str) -> None:
         shutil.move(tmp, target)
 
 
-def cat(con, sql: str, fmt: str, sources: dict[str, Source]) -> None:
-    """Stream the view to standard output."""
+def cat(con, sql: str, fmt: str, sources: dict[str, Source], tmp: str) -> None:
+    """Evaluate the view into `tmp`, then copy it to standard output. (DuckDB writing to
+    /dev/stdout would reopen it: a `>>` redirection would be truncated.)"""
     if fmt == "parquet":
         fmt = "csv"  # binary on a terminal helps nobody: `prov fileview cat --format`
-    sys.stdout.flush()
+    write(con, sql, tmp, fmt, sources)
     try:
-        con.execute(f"COPY ({sql}) TO '/dev/stdout' ({copy_options(fmt)})")
-    except Exception as exc:
-        if "Broken pipe" in str(exc) or "EPIPE" in str(exc):
-            raise BrokenPipeError from None
-        raise translate(exc, list(sources.values())) from None
+        sys.stdout.flush()
+        with open(tmp, "rb") as handle:
+            shutil.copyfileobj(handle, sys.stdout.buffer, 1 << 20)
+        sys.stdout.flush()
+    finally:
+        _unlink(tmp)
 
 
 def _quote(value: str) -> str:

@@ -60,11 +60,13 @@ class Evaluation:
     def prepare(self) -> Evaluation:
         root = self.repo.root
         if self.kind == "script":
+            self._check_inputs_exist(self.definition.get("stdin", []))
             self.prepared = script.prepare(self.definition["script"],
                                            self.definition.get("stdin", []), self.cwd, root)
             return self
         self.compiled = compile_query(self.definition["query"],
                                       self.definition.get("dialect", "duckdb"), self.cwd, root)
+        self._check_inputs_exist(self.compiled.inputs)
         self.con = engine.connect(self.repo, self.memory_limit)
         for ident, ref in self.compiled.tables.items():
             self.sources[ident] = resolve(self.con, ref, root, self.definition.get("header"))
@@ -75,6 +77,20 @@ class Evaluation:
             raise engine.translate(exc, list(self.sources.values())) from None
         self.columns = [row[0] for row in described]
         return self
+
+    def _check_inputs_exist(self, paths: list[str]) -> None:
+        """A missing input that is a virtual view's name: say how to make it."""
+        missing = [p for p in paths if not os.path.exists(os.path.join(self.repo.root, p))]
+        if not missing:
+            return
+        from provgraph.fileview.views import load
+
+        known = load(self.repo)
+        for path in missing:
+            if path in known:
+                raise ProvError(f"input {path} does not exist: it is a view not written here "
+                                f"yet (prov fileview refresh {path} writes it)")
+        raise ProvError(f"input {missing[0]} does not exist")
 
     def check_output(self, name: str) -> None:
         """The output must not be one of the inputs."""
@@ -117,8 +133,8 @@ class Evaluation:
             script.run(self.prepared, self.cwd, self.repo.root, None)
             return
         assert self.compiled is not None
-        engine.cat(self.con, self.compiled.sql, fmt or self.definition.get("format") or "csv",
-                   self.sources)
+        engine.cat(self.con, self.compiled.sql, fmt or self.format, self.sources,
+                   engine.temp_path(self.repo, self.definition["name"]))
 
     def properties(self) -> dict[str, Any]:
         """What the materializing activity records (namespaced `fileview.`)."""

@@ -20,6 +20,9 @@ def test_a_virtual_view_is_a_definition_evaluated_on_demand(repo):
     assert repo.ok("fileview", "cat", "counts.csv").stdout == "label,n\ncat,2\ndog,1\n"
     assert repo.ok("fileview", "cat", "counts.csv", "--format", "jsonl").stdout == (
         '{"label":"cat","n":2}\n{"label":"dog","n":1}\n')
+    subprocess.run("echo first > log.txt && prov fileview cat counts.csv >> log.txt",
+                   shell=True, cwd=repo.root, env=repo.env, check=True)
+    assert repo.read("log.txt") == "first\nlabel,n\ncat,2\ndog,1\n"  # appended, not truncated
     repo.write("data.csv", "1,cat\n")  # a virtual view is always current
     assert repo.ok("fileview", "cat", "counts.csv").stdout == "label,n\ncat,1\n"
 
