@@ -154,7 +154,7 @@ class Evaluation:
                 props["lineage"] = {k: v for k, v in found.items() if v}
             else:
                 props["lineage_error"] = found
-        return {f"fileview.{k}": v for k, v in props.items() if v is not None}
+        return {f"fileview.{k}": v for k, v in props.items() if v not in (None, [], {})}
 
     def lineage(self) -> dict[str, list[str]] | str:
         """Column lineage, or why it could not be worked out (the view still works)."""
