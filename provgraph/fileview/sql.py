@@ -142,6 +142,9 @@ def compile_query(query: str, dialect: str, cwd: str, root: str) -> Compiled:
     if not isinstance(tree, exp.Query):
         raise ProvError(f"a view is a query (SELECT ...), not {tree.key.upper()}")
     _check_tables(tree, tables)
+    # the inputs are the tables of the parse (in the order their placeholders were written)
+    read = {t.name for t in tree.find_all(exp.Table) if isinstance(t.this, exp.Identifier)}
+    tables = {ident: ref for ident, ref in tables.items() if ident in read}
     _alias_by_stem(tree, tables)
     return Compiled(query, dialect, tree, tables)
 
