@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "neo4j.database": "neo4j",
     # Push to Neo4j in the background after each capture (else only on `prov sync`).
     "neo4j.autosync": True,
+    # DuckDB's memory limit for file views: a size (2GB) or a share of the machine's memory.
+    "fileview.memory_limit": "25%",
 }
 
 #: Environment variables that override a key, e.g. PROV_LARGE_FILE_LIMIT=10MB.
@@ -41,6 +43,7 @@ ENVIRONMENT = {
     "neo4j.password": "PROV_NEO4J_PASSWORD",
     "neo4j.database": "PROV_NEO4J_DATABASE",
     "neo4j.autosync": "PROV_NEO4J_AUTOSYNC",
+    "fileview.memory_limit": "PROV_FILEVIEW_MEMORY_LIMIT",
 }
 
 #: Keys that must never be in a committed file.

@@ -23,6 +23,9 @@ def test_the_memory_limit_and_spill_folder_are_set(repo):
     repo.write(".prov.toml", '[fileview]\nmemory_limit = "100MB"\n')
     con = engine.connect(r)
     assert con.execute("select current_setting('memory_limit')").fetchone()[0].startswith("95")
+    repo.ok("config", "set", "fileview.memory_limit", "300MB")  # this clone's own setting
+    con = engine.connect(r)
+    assert con.execute("select current_setting('memory_limit')").fetchone()[0].startswith("286")
 
 
 def test_inputs_larger_than_the_memory_limit(repo):
