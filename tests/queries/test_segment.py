@@ -6,37 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from team import capture_team
 
 from provgraph.queries.nodes import resolve
 from provgraph.queries.segment import Criteria, Predicate, segment
-
-
-@pytest.fixture(scope="module")
-def team(tmp_path_factory, neo4j_uri):
-    """The team history, captured once for the module and synced to the real Neo4j."""
-    import os
-
-    from conftest import Repo, git_env
-
-    base = tmp_path_factory.mktemp("team")
-    home = base / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text("[user]\n\tname = Alice\n\temail = alice@example.com\n"
-                                     "[init]\n\tdefaultBranch = main\n")
-    env = git_env(home)
-    env = {k: v for k, v in {**os.environ, **env}.items()
-           if not (k.startswith("PROV_") and "TEST" not in k)}
-    root = base / "repo"
-    root.mkdir()
-    repo = Repo(root, env)
-    repo.git("init", "-q")
-    repo.write("README.md", f"# team {os.urandom(8).hex()}\n")
-    repo.commit_all("start")
-    repo.ok("config", "set", "neo4j.uri", neo4j_uri)
-    repo.activities = capture_team(repo)
-    repo.ok("sync")
-    return repo
 
 
 @pytest.fixture(params=["embedded", "search", "neo4j"])

@@ -302,34 +302,6 @@ def test_mermaid_has_a_vertex_and_an_arrow_for_each():
 NO_AGENTS = ("--exclude-edges", "wasAssociatedWith,wasAttributedTo")
 
 
-@pytest.fixture(scope="module")
-def team(tmp_path_factory, neo4j_uri):
-    """Alice trains, Bob edits the solver and trains again, Alice plots (tests/team.py); the
-    graph synced to the real Neo4j too."""
-    import os
-
-    from conftest import Repo, git_env
-    from team import capture_team
-
-    base = tmp_path_factory.mktemp("team-summary")
-    home = base / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text("[user]\n\tname = Alice\n\temail = alice@example.com\n"
-                                     "[init]\n\tdefaultBranch = main\n")
-    env = {k: v for k, v in {**os.environ, **git_env(home)}.items()
-           if not (k.startswith("PROV_") and "TEST" not in k)}
-    root = base / "repo"
-    root.mkdir()
-    repo = Repo(root, env)
-    repo.git("init", "-q")
-    repo.write("README.md", f"# team {os.urandom(8).hex()}\n")
-    repo.commit_all("start")
-    repo.ok("config", "set", "neo4j.uri", neo4j_uri)
-    repo.activities = capture_team(repo)
-    repo.ok("sync")
-    return repo
-
-
 def summary_json(repo, *args: str) -> dict:
     return json.loads(repo.ok("summarize", *args, "--format", "json").stdout)
 
