@@ -74,6 +74,7 @@ def _register() -> None:
                    push, pull, metrics, plot, diff, ingestors, import_cmd, segment,
                    summarize, fileview):
         cli.add_command(module.command)
+    from provgraph.cli import fileview_why  # noqa: F401  (adds `prov fileview why`)
 
 
 _register()

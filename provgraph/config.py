@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "neo4j.autosync": True,
     # DuckDB's memory limit for file views: a size (2GB) or a share of the machine's memory.
     "fileview.memory_limit": "25%",
+    # Record which input rows made each output row of a SQL view (`prov fileview why`).
+    "fileview.why": True,
 }
 
 #: Environment variables that override a key, e.g. PROV_LARGE_FILE_LIMIT=10MB.
@@ -44,6 +46,7 @@ ENVIRONMENT = {
     "neo4j.database": "PROV_NEO4J_DATABASE",
     "neo4j.autosync": "PROV_NEO4J_AUTOSYNC",
     "fileview.memory_limit": "PROV_FILEVIEW_MEMORY_LIMIT",
+    "fileview.why": "PROV_FILEVIEW_WHY",
 }
 
 #: Keys that must never be in a committed file.
