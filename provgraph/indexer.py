@@ -79,6 +79,7 @@ class Indexer:
     """Replays journal records into a store (the embedded index here; Neo4j reuses it)."""
 
     BATCH = 500  # records resolved and written per transaction
+    ELEMENTS = 50_000  # ... or fewer, when imported graph records carry many elements
 
     def __init__(self, repo: Repository, store):
         self.repo = repo
@@ -113,8 +114,7 @@ class Indexer:
         if entries:
             self.store.next_generation()
         done = 0
-        for start in range(0, len(entries), self.BATCH):
-            batch = entries[start : start + self.BATCH]
+        for batch in _batches(entries, self.BATCH, self.ELEMENTS):
             nodes, edges = [], []
             for item in resolve(self.repo, batch):
                 n, e = replay.apply(item)
@@ -131,6 +131,22 @@ class Indexer:
             self.store.set_meta("last_key", list(order_key(entries[-1].record)))
         self.store.set_meta("tips", tips)
         return done
+
+
+def _batches(entries: list[Entry], records: int, elements: int):
+    """Consecutive runs of at most `records` records and about `elements` graph elements: a
+    captured record is a few rows, an imported graph record up to tens of thousands."""
+    batch: list[Entry] = []
+    weight = 0
+    for entry in entries:
+        record = entry.record
+        batch.append(entry)
+        weight += 1 + len(record.get("nodes", ())) + len(record.get("edges", ()))
+        if len(batch) >= records or weight >= elements:
+            yield batch
+            batch, weight = [], 0
+    if batch:
+        yield batch
 
 
 def _tips_file(repo: Repository) -> Path:
