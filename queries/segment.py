@@ -430,7 +430,7 @@ def load(repo, name: str) -> Segment:
 
     path = _saved_path(repo, name)
     if not os.path.exists(path):
-        known = sorted(f[:-5] for f in os.listdir(os.path.dirname(path)) if f.endswith(".json"))
+        known = saved(repo)
         raise ProvError(f"no saved segment {name!r}"
                         + (f" (saved: {', '.join(known)})" if known else
                            " (save one with prov segment ... --save NAME)"))

@@ -197,3 +197,16 @@ def team(tmp_path_factory, neo4j_uri: str) -> Repo:
     repo.activities = capture_team(repo)
     repo.ok("sync")
     return repo
+
+
+def clone_through_remote(alice: Repo, tmp_path: Path) -> Repo:
+    """Bob's clone of Alice's repository, through a bare remote both have as `origin`."""
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    alice.git("remote", "add", "origin", str(remote))
+    alice.git("push", "-q", "origin", "HEAD:main")
+    bob = Repo(tmp_path / "bob", alice.env)
+    subprocess.run(["git", "clone", "-q", str(remote), str(bob.root)], check=True, env=alice.env)
+    bob.git("config", "user.name", "Bob")
+    bob.git("config", "user.email", "bob@example.com")
+    return bob

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from provgraph.model import Edge, Node
+from provgraph.model import EDGE_TYPES, Edge, Node
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -155,18 +155,16 @@ class SearchIndex:
 
     def edges(self, ids: Iterable[str], direction: str = "out",
               types: Iterable[str] | None = None) -> list[Edge]:
-        from provgraph.model import EDGE_TYPES
-
-        kinds = list(types) if types is not None else list(EDGE_TYPES)
+        kinds = json.dumps(list(types) if types is not None else list(EDGE_TYPES))
+        nodes = json.dumps(sorted(set(ids)))
         directions = {"out": ["out"], "in": ["in"], "both": ["out", "in"]}[direction]
         found: dict[tuple[str, str, str], Edge] = {}
         for way in directions:
-            ids = list(ids)
             rows = self.db.execute(
                 "SELECT node, type, other, properties FROM adjacency "
                 "WHERE node IN (SELECT value FROM json_each(?)) AND outgoing = ? "
                 "AND type IN (SELECT value FROM json_each(?))",
-                [json.dumps(sorted(set(ids))), int(way == "out"), json.dumps(kinds)]).fetchall()
+                [nodes, int(way == "out"), kinds]).fetchall()
             for node, kind, other, props in rows:
                 source, target = (node, other) if way == "out" else (other, node)
                 found[(kind, source, target)] = Edge(kind, source, target, json.loads(props))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from conftest import Repo
+from conftest import clone_through_remote
 from graph import Graph, neo4j_store
 
 COUNT = "select _c1 as label, count(*) as n from {data.csv} group by _c1 order by _c1"
@@ -101,14 +101,7 @@ def test_definitions_travel_through_push_and_pull(tmp_path, repo_factory):
     alice = repo_factory("alice")
     alice.write("data.csv", "1,cat\n2,dog\n")
     alice.commit_all("data")
-    remote = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
-    alice.git("remote", "add", "origin", str(remote))
-    alice.git("push", "-q", "origin", "HEAD:main")
-    bob = Repo(tmp_path / "bob", alice.env)
-    subprocess.run(["git", "clone", "-q", str(remote), str(bob.root)], check=True, env=alice.env)
-    bob.git("config", "user.name", "Bob")
-    bob.git("config", "user.email", "bob@example.com")
+    bob = clone_through_remote(alice, tmp_path)
 
     alice.ok("fileview", "-c", "-n", "counts.csv", "-q", COUNT)
     alice.ok("fileview", "-n", "dogs.csv", "-q", "select * from {data.csv} where _c1 = 'dog'")

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import NEO4J_SERVER, PROV, Repo
+from conftest import NEO4J_SERVER, PROV, clone_through_remote
 from test_both_indexes import neo4j_store
 
 ROOT = Path(__file__).parent.parent.parent
@@ -155,14 +155,7 @@ def test_two_clones_share_through_a_bare_remote(tmp_path, repo_factory, neo4j_ur
     alice = repo_factory("alice")
     alice.write("data.csv", "1\n2\n")
     alice.commit_all("data")
-    remote = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
-    alice.git("remote", "add", "origin", str(remote))
-    alice.git("push", "-q", "origin", "HEAD:main")
-    bob = Repo(tmp_path / "bob", alice.env)
-    subprocess.run(["git", "clone", "-q", str(remote), str(bob.root)], check=True, env=alice.env)
-    bob.git("config", "user.name", "Bob")
-    bob.git("config", "user.email", "bob@example.com")
+    bob = clone_through_remote(alice, tmp_path)
     for clone in (alice, bob):
         clone.ok("config", "set", "neo4j.uri", neo4j_uri)
 
