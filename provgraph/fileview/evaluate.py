@@ -44,6 +44,9 @@ class Evaluation:
         self.sources: dict[str, Source] = {}
         self.columns: list[str] = []
         self.prepared: script.Prepared | None = None
+        #: {path: digest} of the inputs, when the caller knows the versions the view reads
+        #: (a materialization's before-snapshot); why-provenance hashes the others
+        self.input_versions: dict[str, str] | None = None
 
     @property
     def kind(self) -> str:

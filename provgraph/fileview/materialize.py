@@ -88,6 +88,10 @@ def materialize(repo: Repository, definition: dict[str, Any], *, refresh: bool =
         if os.path.isdir(os.path.join(repo.root, name)):
             raise ProvError(f"{name} is a folder; a view's name is a file")
         check_collision(existing, name, found.pop(name), force)
+        # the inputs' versions as the graph names them: why-provenance need not hash them
+        evaluation.input_versions = {
+            path: f"sha256:{before.large[path].sha256}" if path in before.large else oid
+            for path, oid in found.items() if oid}
         command = session.redactor.text(views.command_line(definition))
         activity: dict[str, Any] = {"utility": "prov", "subcommand": "fileview",
                                     **evaluation.properties()}

@@ -12,9 +12,10 @@ aggregates, TODS 2000), as input rows:
   group after WHERE (for a join: that is part of a joined combination of the group).
 
 It is computed by rewriting the query with sqlglot so that every input relation carries its
-row number (`row_number() OVER ()` over the file scan: 1-based data rows, the header not
-counted) and the output carries those numbers along: as extra columns for
-select-project-join, as one `list(DISTINCT ...)` per input and group otherwise. The rewritten
+row number (the file's rows are copied into a table in file order, and its `rowid + 1` is
+the 1-based data row, the header not counted) and the output carries those numbers along:
+as extra columns for select-project-join, as one `list(DISTINCT ...)` per input and group
+otherwise. The rewritten
 query runs once, into a temporary table; the view's file is written from that table, so
 output row N of the file and the lineage of row N come from the same run, whatever order
 DuckDB would have chosen on another run.
@@ -57,6 +58,7 @@ from provgraph.repo import ProvError
 
 RID = "__prov_rid_{}"  # an input's row number, carried through the query
 LINEAGE = "__prov_lineage_{}"  # per group: the distinct row numbers of input i
+NUMBERED = "__prov_numbered_{}"  # an input relation's rows, in file order: rowid + 1
 KEY = "__prov_key_{}"  # the keyed path: the output's group keys
 OUTPUT_TABLE = "__prov_why_output"  # the rewritten query's result: the view's rows, numbered
 PREFIX = "__prov_"
@@ -291,7 +293,8 @@ def _check_shape(select: exp.Select) -> None:
 
 
 def _wrap_inputs(select: exp.Select, tables: dict[str, str]) -> list[Input]:
-    """Replace each input relation by `(SELECT *, row_number() OVER () AS rid_i FROM it)`."""
+    """Replace each input relation by `(SELECT *, rowid + 1 AS rid_i FROM numbered)`, where
+    `numbered` is the relation copied into a table in file order by `prepare`."""
     sources = [select.args["from_"].this] if select.args.get("from_") else []
     sources += [join.this for join in select.args.get("joins") or []]
     if not sources:
@@ -312,15 +315,25 @@ def _wrap_inputs(select: exp.Select, tables: dict[str, str]) -> list[Input]:
             raise _Refuse(f"the name {alias} is used for two relations")
         aliases.add(alias.lower())
         inputs.append(Input(alias=alias, relation=name, path=path))
-        relation = exp.Table(this=source.this.copy(), db=source.args.get("db"),
-                             catalog=source.args.get("catalog"))
+        numbered = exp.Table(this=exp.to_identifier(_numbered(name, inputs), quoted=True))
         scan = exp.select(exp.Star(), exp.alias_(
-            exp.Window(this=exp.RowNumber()), RID.format(i), quoted=True)).from_(relation)
+            exp.Add(this=exp.column("rowid"), expression=exp.Literal.number(1)),
+            RID.format(i), quoted=True)).from_(numbered)
         table_alias = source.args.get("alias")
         table_alias = table_alias.copy() if table_alias else exp.TableAlias(
             this=source.this.copy())
         source.replace(exp.Subquery(this=scan, alias=table_alias))
     return inputs
+
+
+def _numbered(relation: str, inputs: list[Input]) -> str:
+    """The table holding `relation`'s rows in file order (see `_number_inputs`): one per
+    relation, shared by a self-join's aliases."""
+    seen: list[str] = []
+    for inp in inputs:
+        if inp.relation.lower() not in seen:
+            seen.append(inp.relation.lower())
+    return NUMBERED.format(seen.index(relation.lower()))
 
 
 def _exclude_from_stars(select: exp.Select, inputs: list[Input]) -> None:
@@ -377,6 +390,7 @@ def prepare(con, plan: Rewritten, scans: dict[str, str] | None = None, root: str
                   for inp in plan.inputs}
     names = [d[0] for d in con.execute(f"SELECT * FROM ({plan.original}) LIMIT 0").description]
     try:
+        _number_inputs(con, plan)
         if plan.shape == "aggregate" and _lists_too_big(con, plan, root):
             _prepare_keyed(con, plan)
         else:
@@ -397,6 +411,25 @@ def prepare(con, plan: Rewritten, scans: dict[str, str] | None = None, root: str
     columns = ", ".join(f"{_quote(s)} AS {_quote(n)}" for s, n in zip(stored, names,
                                                                         strict=False))
     return f"SELECT {columns} FROM {OUTPUT_TABLE}"
+
+
+def _number_inputs(con, plan: Rewritten) -> None:
+    """Copy each input relation into a table, in file order: its rowid is then the row's
+    number. A copy is read in parallel (with insertion order preserved) and spills past the
+    memory limit; `row_number() OVER ()` over the scan would number the rows on one thread,
+    which made why-provenance cost twice the view's own query."""
+    done: set[str] = set()
+    for inp in plan.inputs:
+        table = _numbered(inp.relation, plan.inputs)
+        if table not in done:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_quote(table)} AS "
+                        f"SELECT * FROM {_quote(inp.relation)}")
+            done.add(table)
+
+
+def _drop_numbered(con, plan: Rewritten) -> None:
+    for table in {_numbered(inp.relation, plan.inputs) for inp in plan.inputs}:
+        con.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
 
 
 def _lists_too_big(con, plan: Rewritten, root: str | None) -> bool:
@@ -587,7 +620,7 @@ def write_view(evaluation, tmp: str) -> int | None:
         query = prepare(evaluation.con, plan,
                         {i: f"SELECT * FROM {s.relation}" for i, s in sources.items()},
                         root=evaluation.repo.root,
-                        digests=getattr(evaluation, "input_versions", None))
+                        digests=evaluation.input_versions)
     except Exception as exc:
         raise engine.translate(exc, list(sources.values())) from None
     rows = engine.write(evaluation.con, query, tmp, evaluation.format, sources,
@@ -730,6 +763,7 @@ def record(con, plan: Rewritten, repo, output: str, *, written: str | None = Non
     finally:
         con.execute(f"DETACH {schema}")
     con.execute(f"DROP TABLE IF EXISTS {OUTPUT_TABLE}")
+    _drop_numbered(con, plan)
     return Recorded(output_id, rows, pairs)
 
 

@@ -524,3 +524,36 @@ def test_prov_fileview_why_end_to_end(repo_factory):
     bad = r.prov("fileview", "why", "results.csv", "--row", "99")
     assert bad.returncode == 1 and bad.stderr.startswith("prov: results.csv has ")
     assert "Traceback" not in bad.stderr
+
+
+def test_the_inputs_versions_are_the_ones_the_graph_names(repo_factory):
+    """The lineage names each input by the digest of the version the activity used (a git
+    blob id, or `sha256:...` for a large file), taken from the before-snapshot, not hashed
+    again; `why` then reads the rows from the file while it is that version."""
+    import duckdb as db
+
+    r = repo_factory()
+    root = Repository.discover(r.root)
+    test, pred = paper_files(root)  # not committed: the view's snapshot is their first
+    big = str(os.path.getsize(os.path.join(r.root, "predfile.csv")) - 1)
+    r.ok("fileview", "-c", "-n=results.csv", f"-q={PAPER}",
+         env={"PROV_LARGE_FILE_LIMIT": big})  # predfile.csv is a large file, testfile not
+    from graph import Graph
+
+    graph = Graph.of(r)
+    [activity] = [a for a in graph.activities() if a.properties.get("subcommand") == "fileview"]
+    used = {graph.nodes[e.target].properties["path"]: graph.nodes[e.target].properties["digest"]
+            for e in graph.edges if e.type == "used" and e.source == activity.id}
+    con = db.connect(os.path.join(r.root, ".git", "prov", "index.duckdb"), read_only=True)
+    [(inputs,)] = con.execute("SELECT inputs FROM fileview_lineage_outputs").fetchall()
+    con.close()
+    recorded = {i["path"]: i["digest"] for i in json.loads(inputs)}
+    assert recorded == used
+    assert recorded["predfile.csv"].startswith("sha256:")
+    assert not recorded["testfile.csv"].startswith("sha256:")
+
+    def explain(n: int) -> dict:
+        return json.loads(r.ok("fileview", "why", "results.csv", "--row", str(n),
+                               "--json").stdout)
+
+    check_paper_rows(r, test, pred, explain)
