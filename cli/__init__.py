@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -30,7 +31,26 @@ def main(argv: list[str] | None = None) -> None:
         capture_main(args)
     from provgraph.cli.app import cli
 
-    cli.main(args, prog_name="prov")
+    if argv is not None:  # called from Python: exit as click does, catchable
+        cli.main(args, prog_name="prov")
+        return
+    try:
+        cli.main(args, prog_name="prov")
+    except SystemExit as done:
+        leave(done.code)
+
+
+def leave(code: int | str | None) -> None:
+    """End the process once a subcommand has returned: its files are closed, its indexes
+    committed and closed. Skipping the interpreter's teardown (freeing every module of
+    DuckDB, sqlglot, rich...) spares 20-60 ms per command."""
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    with contextlib.suppress(BrokenPipeError):  # `prov log | head`: the reader is done
+        sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
 
 
 def capture_main(args: list[str], message: str | None = None) -> None:

@@ -10,14 +10,39 @@ import click
 from provgraph import gitio
 from provgraph.repo import ProvError
 
+#: Each subcommand's modules under provgraph.cli, the first defining `command`; a
+#: subcommand is imported only when it runs (or for `prov --help`), so `prov fileview`
+#: does not pay for loading `prov plot`.
+MODULES: dict[str, tuple[str, ...]] = {
+    "run": ("run",), "log": ("log",), "show": ("show",), "lineage": ("lineage",),
+    "sql": ("sql",), "export": ("export",), "status": ("status",), "rebuild": ("rebuild",),
+    "config": ("config",), "sync": ("sync",), "cypher": ("cypher",), "push": ("push",),
+    "pull": ("pull",), "metrics": ("metrics",), "plot": ("plot",), "diff": ("diff",),
+    "ingestors": ("ingestors",), "import": ("import_cmd",), "segment": ("segment",),
+    "summarize": ("summarize",),
+    "fileview": ("fileview", "fileview_why"),  # fileview_why adds `prov fileview why`
+}
+
 
 class ProvGroup(click.Group):
     """`prov CMD` runs CMD unless it names a subcommand; expected failures become one line on
-    stderr and exit status 1, never a traceback."""
+    stderr and exit status 1, never a traceback. Subcommands load lazily (MODULES)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*MODULES, *self.commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in MODULES:
+            import importlib
+
+            modules = [importlib.import_module(f"provgraph.cli.{module}")
+                       for module in MODULES[name]]
+            self.add_command(modules[0].command, name)
+        return self.commands.get(name)
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            return "run", self.commands["run"], args
+        if args and args[0] not in MODULES and not args[0].startswith("-"):
+            return "run", self.get_command(ctx, "run"), args
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
@@ -43,38 +68,3 @@ def cli(message: str | None) -> None:
     `prov 'sort x | uniq > y && wc -l y'`); use `prov -- CMD` when CMD is also the name of
     a subcommand below. The record is W3C PROV: query it with the subcommands.
     """
-
-
-def _register() -> None:
-    from provgraph.cli import (
-        config,
-        cypher,
-        diff,
-        export,
-        fileview,
-        import_cmd,
-        ingestors,
-        lineage,
-        log,
-        metrics,
-        plot,
-        pull,
-        push,
-        rebuild,
-        run,
-        segment,
-        show,
-        sql,
-        status,
-        summarize,
-        sync,
-    )
-
-    for module in (run, log, show, lineage, sql, export, status, rebuild, config, sync, cypher,
-                   push, pull, metrics, plot, diff, ingestors, import_cmd, segment,
-                   summarize, fileview):
-        cli.add_command(module.command)
-    from provgraph.cli import fileview_why  # noqa: F401  (adds `prov fileview why`)
-
-
-_register()

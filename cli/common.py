@@ -4,26 +4,57 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from provgraph.repo import Repository
 
-
-class _Console(Console):
-    def on_broken_pipe(self) -> None:
-        """`prov log | head`: the reader has what it wanted; stop quietly and successfully."""
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise SystemExit(0)
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
-# Piped output is never cut to a width: a script reading it gets whole lines.
-console = _Console(highlight=False, soft_wrap=True,
-                   width=None if sys.stdout.isatty() else 100_000)
-err_console = Console(stderr=True, highlight=False)
+class LazyConsole:
+    """A rich Console made on first use: importing rich costs ~25 ms, which a command that
+    prints one line (`prov fileview -c`) need not pay."""
+
+    def __init__(self, make: Callable[[], Console]):
+        self._make = make
+        self._console: Console | None = None
+
+    def get(self) -> Console:
+        if self._console is None:
+            self._console = self._make()
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+def _stdout_console() -> Console:
+    from rich.console import Console
+
+    class StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            """`prov log | head`: the reader has what it wanted; stop quietly, successfully."""
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(0)
+
+    # Piped output is never cut to a width: a script reading it gets whole lines.
+    return StdoutConsole(highlight=False, soft_wrap=True,
+                         width=None if sys.stdout.isatty() else 100_000)
+
+
+def _stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+console = LazyConsole(_stdout_console)
+err_console = LazyConsole(_stderr_console)
 
 
 def repository() -> Repository:
@@ -61,7 +92,7 @@ def progress_bar(description: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=err_console, transient=True,
+                  console=err_console.get(), transient=True,
                   disable=not err_console.is_terminal) as bar:
         task = bar.add_task(description, total=None)
 

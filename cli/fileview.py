@@ -273,6 +273,6 @@ def register(sub: click.Command) -> None:
         from provgraph.cli.fileview import register
         register(why)
 
-    and is imported by `_register()` in cli/app.py right after this module.
+    and is imported with this module when `prov fileview` runs (MODULES in cli/app.py).
     """
     command.add_command(sub)
