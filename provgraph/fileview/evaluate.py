@@ -71,8 +71,7 @@ class Evaluation:
                                       self.definition.get("dialect", "duckdb"), self.cwd, root)
         self._check_inputs_exist(self.compiled.inputs)
         self.con = engine.connect(self.repo, self.memory_limit)
-        for ident, ref in self.compiled.tables.items():
-            self.sources[ident] = resolve(self.con, ref, root, self.definition.get("header"))
+        self.sources = self._resolve(self.compiled.tables)
         engine.register(self.con, self.sources)
         try:
             described = self.con.execute(f"DESCRIBE {self.compiled.sql}").fetchall()
@@ -80,6 +79,25 @@ class Evaluation:
             raise engine.translate(exc, list(self.sources.values())) from None
         self.columns = [row[0] for row in described]
         return self
+
+    def _resolve(self, tables: dict) -> dict[str, Source]:
+        """How DuckDB reads each input: sniffing a CSV reads a sample of it, so several
+        inputs are sniffed at once, each on a cursor of its own (DuckDB lets go of the GIL)."""
+        header = self.definition.get("header")
+        if len(tables) < 2:
+            return {i: resolve(self.con, ref, self.repo.root, header) for i, ref in tables.items()}
+        from concurrent.futures import ThreadPoolExecutor
+
+        def sniff(ref):
+            cursor = self.con.cursor()
+            try:
+                return resolve(cursor, ref, self.repo.root, header)
+            finally:
+                cursor.close()
+
+        with ThreadPoolExecutor(max_workers=min(len(tables), os.cpu_count() or 1)) as pool:
+            found = list(pool.map(sniff, tables.values()))  # the first failure is raised
+        return dict(zip(tables, found, strict=True))
 
     def _check_inputs_exist(self, paths: list[str]) -> None:
         """A missing input that is a virtual view's name: say how to make it."""

@@ -123,6 +123,7 @@ class Rewritten:
     grouped: Any = None  # aggregates: the query with its inputs numbered (a sqlglot Select)
     output_columns: list[str] = field(default_factory=list)  # of the prepared output table
     keyed: str | None = None  # the base query of the keyed path, when `prepare` took it
+    names: frozenset[str] | None = None  # names the query may use a column by (None: all)
 
     @property
     def reason(self) -> str | None:
@@ -180,6 +181,7 @@ def _rewrite(tree: exp.Expression, sql: str, tables: dict[str, str]) -> Rewritte
     if not isinstance(tree, exp.Select):
         raise _Refuse(f"it is not a SELECT ({tree.key.upper()})")
     _check_shape(tree)
+    names = _referenced(tree)
     select = tree.copy()
     inputs = _wrap_inputs(select, tables)
     aggregate = _is_aggregate(select)
@@ -209,7 +211,27 @@ def _rewrite(tree: exp.Expression, sql: str, tables: dict[str, str]) -> Rewritte
             select.append("expressions", exp.alias_(column, RID.format(i), quoted=True))
         shape = "select-project-join"
     return Rewritten(original=sql, sql=select.sql(dialect="duckdb"), shape=shape, inputs=inputs,
-                     grouped=grouped if shape == "aggregate" else None)
+                     grouped=grouped if shape == "aggregate" else None, names=names)
+
+
+def _referenced(tree: exp.Expression) -> frozenset[str] | None:
+    """Every name the query could mean a column by (lowercase; a superset: table names and
+    aliases too), or None when it may read every column (`*`, `t.*`, a NATURAL join, a
+    row as a value). Only these columns are copied to number the inputs' rows."""
+    names: set[str] = set()
+    for node in tree.walk():
+        if isinstance(node, exp.Star) and not isinstance(node.parent, exp.AggFunc):
+            return None
+        if isinstance(node, exp.Join) and (node.args.get("method") or "").upper() == "NATURAL":
+            return None
+        if isinstance(node, exp.Identifier):
+            names.add(node.this.lower())
+    bare = {c.name.lower() for c in tree.find_all(exp.Column) if not c.table}
+    for source in [tree.args.get("from_"), *(tree.args.get("joins") or [])]:
+        if (source is not None and isinstance(source.this, exp.Table)
+                and source.this.alias_or_name.lower() in bare):
+            return None  # `SELECT t FROM t`: the row as a struct
+    return frozenset(names)
 
 
 @functools.cache
@@ -423,8 +445,21 @@ def _number_inputs(con, plan: Rewritten) -> None:
         table = _numbered(inp.relation, plan.inputs)
         if table not in done:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {_quote(table)} AS "
-                        f"SELECT * FROM {_quote(inp.relation)}")
+                        f"SELECT {_copied(con, inp.relation, plan.names)} "
+                        f"FROM {_quote(inp.relation)}")
             done.add(table)
+
+
+def _copied(con, relation: str, names: frozenset[str] | None) -> str:
+    """The columns of `relation` the query may read: copying a wide file whole for a query
+    of two of its columns would cost time and memory for nothing."""
+    if names is None:
+        return "*"
+    described = con.execute(f"DESCRIBE SELECT * FROM {_quote(relation)}").fetchall()
+    columns = [row[0] for row in described if row[0].lower() in names]
+    if len(columns) == len(described):
+        return "*"
+    return ", ".join(map(_quote, columns)) or f'true AS "{PREFIX}row"'
 
 
 def _drop_numbered(con, plan: Rewritten) -> None:

@@ -247,6 +247,43 @@ def test_three_files_grouped_by_an_expression(repo: Repository, grouping: str):
         assert explained(repo, number) == expected
 
 
+def test_only_the_columns_the_query_names_are_numbered(repo: Repository, grouping: str):
+    """Rows are numbered in a copy holding only the columns the query can read; a query that
+    can read every column (`*`, NATURAL JOIN, a row as a value) gets every column."""
+    rnd = random.Random(5)
+    wide = [tuple(rnd.randrange(4) for _ in range(6)) for _ in range(120)]
+    names = ["a", "b", "c", "d", "e", "f"]
+    write_csv(repo, "wide.csv", names, wide)
+    pairs = [(k, rnd.randrange(3)) for k in range(4)] + [(0, 9)]
+    write_csv(repo, "keys.csv", ["a", "w"], pairs)
+    inputs = {"w": ("wide.csv", True), "k": ("keys.csv", True)}
+    plan = materialize(repo, "select a, count(*) as n from w where f > 1 group by a "
+                             "order by a", inputs)
+    assert plan.names is not None and not {"b", "c", "d", "e"} & plan.names
+    for number, row in enumerate(output_rows(repo), 1):
+        assert explained(repo, number) == {"w": {i for i, r in enumerate(wide, 1)
+                                                 if r[5] > 1 and str(r[0]) == row["a"]}}
+    # NATURAL JOIN joins on every shared name (here `a`): all columns are copied
+    plan = materialize(repo, "select w.b, sum(k.w) as s from w natural join k group by w.b "
+                             "order by w.b", inputs)
+    assert plan.names is None
+    for number, row in enumerate(output_rows(repo), 1):
+        expected: dict[str, set[int]] = defaultdict(set)
+        for (i, r), (j, p) in itertools.product(enumerate(wide, 1), enumerate(pairs, 1)):
+            if r[0] == p[0] and str(r[1]) == row["b"]:
+                expected["w"].add(i)
+                expected["k"].add(j)
+        assert explained(repo, number) == expected
+    plan = materialize(repo, "select k.w, w.e from w join k using (a) where w.d = 3 "
+                             "order by all", inputs)
+    assert "e" in plan.names and "c" not in plan.names
+    for number, row in enumerate(output_rows(repo), 1):
+        found = explained(repo, number)
+        (i,), (j,) = found["w"], found["k"]
+        assert wide[i - 1][0] == pairs[j - 1][0] and wide[i - 1][3] == 3
+        assert (str(pairs[j - 1][1]), str(wide[i - 1][4])) == (row["w"], row["e"])
+
+
 def test_json_lines_and_parquet_rows(repo: Repository, views):
     """Row N of a JSON-lines file is its N-th record; of a Parquet file its N-th row."""
     records = [{"k": i % 3, "v": i} for i in range(12)]
