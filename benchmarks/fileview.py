@@ -98,62 +98,12 @@ with open(out, "w", newline="") as handle:
 
 # as a user runs it: Python caches bytecode (this sandbox's environment says not to)
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-SHIM = "_prov"  # `python benchmarks/fileview.py _prov ARGS`: prov, why wired in if need be
-
-
-def integrated() -> bool:
-    """Whether `prov` loads `prov fileview why` and its writer (cli/app.py imports
-    provgraph.cli.fileview_why)."""
-    import provgraph.cli.app as app
-
-    return "fileview_why" in Path(app.__file__).read_text()
-
-
-def shimmed_prov(argv: list[str]) -> None:
-    """`prov ARGS` with provgraph.cli.fileview_why loaded, as cli/app.py will load it.
-
-    With BENCH_INPUT_VERSIONS=1, the materialization hands why.write_view the inputs'
-    versions from its before-snapshot (`evaluation.input_versions`), sparing it the hashing
-    of the inputs: what the file views are asked to do."""
-    import provgraph.cli.fileview_why  # noqa: F401  (`prov fileview why`, and its writer)
-    from provgraph.cli import main
-
-    if os.environ.get("BENCH_INPUT_VERSIONS") == "1":
-        _hand_over_input_versions()
-
-    sys.argv = ["prov", *argv]
-    main()
-
-
-def _hand_over_input_versions() -> None:
-    from provgraph import snapshot
-    from provgraph.fileview import materialize as mat
-    from provgraph.fileview.evaluate import Evaluation
-
-    seen: dict = {}
-    plain_take, plain_objects_in = snapshot.Snapshotter.take, mat.objects_in
-
-    def take(self, *args, **kwargs):
-        taken = plain_take(self, *args, **kwargs)
-        seen.setdefault("large", taken.large)  # the first one is the before-snapshot
-        return taken
-
-    def objects_in(repo, tree, paths):
-        found = plain_objects_in(repo, tree, paths)
-        seen.setdefault("objects", found)
-        return found
-
-    def versions(_evaluation) -> dict[str, str]:
-        large = seen.get("large", {})
-        return {path: f"sha256:{large[path].sha256}" if path in large else oid
-                for path, oid in seen.get("objects", {}).items() if oid}
-
-    snapshot.Snapshotter.take, mat.objects_in = take, objects_in
-    Evaluation.input_versions = property(versions)
-
-
-def prov_argv() -> list[str]:
-    return [PROV] if integrated() else [sys.executable, os.path.abspath(__file__), SHIM]
+def install_kind() -> str:
+    """`editable` (pip install -e, the README's developer install) or `wheel`: an editable
+    install adds an import hook that costs every process ~15 ms."""
+    site = Path(sys.executable).parent.parent / "lib"
+    return "editable" if any(site.glob("python3*/site-packages/__editable__*provgraph*")) \
+        else "wheel"
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None,
@@ -253,18 +203,17 @@ def measure(n: int, work: Path, repeat: int, sqlite_repeat: int,
             sqlite_timeout: float) -> dict:
     root = work / f"repo-{n}"
     digests = make_repo(root, n)
-    prov = prov_argv()
+    prov = [PROV]
     command = [*prov, "fileview", "-c", "-n=results.csv", f"-q={QUERY}"]
     on, off = {"PROV_FILEVIEW_WHY": "1"}, {"PROV_FILEVIEW_WHY": "0"}
-    given = {"PROV_FILEVIEW_WHY": "1", "BENCH_INPUT_VERSIONS": "1"}
     progress("warming up (first snapshot of the inputs)")
     first, first_mem, _ = run(command, root, on)
-    times: dict[str, list[float]] = {"on": [], "off": [], "given": [], "sqlite": []}
-    memory: dict[str, list[float]] = {"on": [], "off": [], "given": [], "sqlite": []}
+    times: dict[str, list[float]] = {"on": [], "off": [], "sqlite": []}
+    memory: dict[str, list[float]] = {"on": [], "off": [], "sqlite": []}
     sqlite_out = work / f"sqlite-{n}.csv"
     sqlite_timed_out = False
     for i in range(repeat):
-        modes = [("on", on), ("off", off)] + ([("given", given)] if not integrated() else [])
+        modes = [("on", on), ("off", off)]
         for mode, env in modes if i % 2 else modes[::-1]:
             progress(f"{n:,} rows: prov fileview -c, why {mode} ({i + 1}/{repeat})")
             seconds, peak, _ = run(command, root, env)
@@ -306,15 +255,15 @@ def measure(n: int, work: Path, repeat: int, sqlite_repeat: int,
         "why": statistics.median(why_times), "why_sources": why_sources,
         "rows": rows, "pairs": pairs, "lineage_bytes": size,
         "input_bytes": sum((root / f).stat().st_size for f in digests),
-        "integrated": prov[0] == PROV,
+        "install": install_kind(),
     }
 
 
 def report(results: list[dict]) -> str:
     lines = [
-        "| rows per file | prov fileview, why off | why on | why cost | why on, input versions "
-        "given | cost | SQLite (paper) | speed-up (why on) | speed-up (why off) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| rows per file | prov fileview, why off | why on | why cost | SQLite (paper) "
+        "| speed-up (why on) | speed-up (why off) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         m = r["median"]
@@ -325,10 +274,8 @@ def report(results: list[dict]) -> str:
             sqlite = f"> {r['sqlite_timeout']:.0f} (stopped)"
             up_on = f"> {r['sqlite_timeout'] / m['on']:.0f}x"
             up_off = f"> {r['sqlite_timeout'] / m['off']:.0f}x"
-        given = (f"{m['given']:.2f} | {m['given'] / m['off']:.2f}x" if m["given"] is not None
-                 else "- | -")
         lines.append(f"| {r['n']:,} | {m['off']:.2f} | {m['on']:.2f} | "
-                     f"**{m['on'] / m['off']:.2f}x** | {given} | {sqlite} | {up_on} | {up_off} |")
+                     f"**{m['on'] / m['off']:.2f}x** | {sqlite} | {up_on} | {up_off} |")
     lines += ["", "Seconds, medians; every figure a whole process, start included.", "",
               "| rows per file | peak MB why off | why on | SQLite | first run (cold) "
               "| why --row 1 | input rows in it | lineage rows (pairs) | lineage bytes "
@@ -348,15 +295,12 @@ def report(results: list[dict]) -> str:
                          for k, v in r["times"].items())
         lines.append(f"- {r['n']:,} rows: testfile.csv sha256 {r['digests']['testfile.csv'][:16]}"
                      f", predfile.csv {r['digests']['predfile.csv'][:16]}; runs ({runs}); "
-                     f"results equal to SQLite's: {r['same']}; why wired in by "
-                     f"{'prov itself' if r['integrated'] else 'the benchmark (shim)'}")
+                     f"results equal to SQLite's: {r['same']}; prov installed as "
+                     f"{r['install']}")
     return "\n".join(lines)
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == SHIM:
-        shimmed_prov(sys.argv[2:])
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="2000000,10000000",
                         help="comma-separated row counts per file")
