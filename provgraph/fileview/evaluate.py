@@ -67,11 +67,8 @@ class Evaluation:
             self.prepared = script.prepare(self.definition["script"],
                                            self.definition.get("stdin", []), self.cwd, root)
             return self
-        self.compiled = compile_query(self.definition["query"],
-                                      self.definition.get("dialect", "duckdb"), self.cwd, root)
-        self._check_inputs_exist(self.compiled.inputs)
         self.con = engine.connect(self.repo, self.memory_limit)
-        self.sources = self._resolve(self.compiled.tables)
+        self.sources = self._compile_and_resolve()
         engine.register(self.con, self.sources)
         try:
             described = self.con.execute(f"DESCRIBE {self.compiled.sql}").fetchall()
@@ -80,24 +77,38 @@ class Evaluation:
         self.columns = [row[0] for row in described]
         return self
 
-    def _resolve(self, tables: dict) -> dict[str, Source]:
-        """How DuckDB reads each input: sniffing a CSV reads a sample of it, so several
-        inputs are sniffed at once, each on a cursor of its own (DuckDB lets go of the GIL)."""
-        header = self.definition.get("header")
-        if len(tables) < 2:
-            return {i: resolve(self.con, ref, self.repo.root, header) for i, ref in tables.items()}
+    def _compile_and_resolve(self) -> dict[str, Source]:
+        """Compile the query and decide how DuckDB reads each input, at once: the files are
+        known from the placeholders before sqlglot has loaded, and DuckDB sniffs them (reads
+        a sample of each, a cursor each) without holding the GIL meanwhile. Errors come in
+        the order they would one after the other: the query's, a missing input, a file's."""
         from concurrent.futures import ThreadPoolExecutor
+
+        from provgraph.fileview.sql import scan, table_refs
+
+        root, header = self.repo.root, self.definition.get("header")
+        try:
+            refs = table_refs(scan(self.definition["query"]), self.cwd, root)
+        except ProvError:
+            refs = {}  # compile_query says what is wrong with them
 
         def sniff(ref):
             cursor = self.con.cursor()
             try:
-                return resolve(cursor, ref, self.repo.root, header)
+                return resolve(cursor, ref, root, header)
             finally:
                 cursor.close()
 
-        with ThreadPoolExecutor(max_workers=min(len(tables), os.cpu_count() or 1)) as pool:
-            found = list(pool.map(sniff, tables.values()))  # the first failure is raised
-        return dict(zip(tables, found, strict=True))
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            sniffing = {ident: pool.submit(sniff, ref) for ident, ref in refs.items()
+                        if os.path.isfile(os.path.join(root, ref.path))}
+            self.compiled = compile_query(self.definition["query"],
+                                          self.definition.get("dialect", "duckdb"), self.cwd,
+                                          root)
+            self._check_inputs_exist(self.compiled.inputs)
+            return {ident: sniffing[ident].result() if ident in sniffing
+                    else resolve(self.con, ref, root, header)
+                    for ident, ref in self.compiled.tables.items()}
 
     def _check_inputs_exist(self, paths: list[str]) -> None:
         """A missing input that is a virtual view's name: say how to make it."""

@@ -115,19 +115,12 @@ def compile_query(query: str, dialect: str, cwd: str, root: str) -> Compiled:
     if dialect not in DIALECTS:
         raise ProvError(f"unknown SQL dialect {dialect} (one of {', '.join(DIALECTS)})")
     placeholders = scan(query)
-    tables: dict[str, TableRef] = {}
-    idents: dict[TableRef, str] = {}
-    pieces, last = [], 0
+    tables = table_refs(placeholders, cwd, root)
+    text, last = "", 0
     for ph in placeholders:
-        path, options = parse_placeholder(ph.text)
-        ref = TableRef(_repo_path(path, cwd, root), options)
-        if ref not in idents:
-            idents[ref] = f"{PREFIX}{len(idents)}"
-            tables[idents[ref]] = ref
-        ph.ident = idents[ref]
-        pieces += [query[last : ph.start], ph.ident]
+        text += query[last : ph.start] + ph.ident
         last = ph.end
-    text = "".join(pieces) + query[last:]
+    text += query[last:]
     if not text.strip():
         raise ProvError("the query is empty")
     try:
@@ -147,6 +140,22 @@ def compile_query(query: str, dialect: str, cwd: str, root: str) -> Compiled:
     tables = {ident: ref for ident, ref in tables.items() if ident in read}
     _alias_by_stem(tree, tables)
     return Compiled(query, dialect, tree, tables)
+
+
+def table_refs(placeholders: list[Placeholder], cwd: str, root: str) -> dict[str, TableRef]:
+    """The files `placeholders` name, by the table name each gets (`__fv_0`, ...; one per file
+    and options), which is set on each placeholder. Needs no parse: the files a query names
+    are known (and can be sniffed) while sqlglot loads."""
+    tables: dict[str, TableRef] = {}
+    idents: dict[TableRef, str] = {}
+    for ph in placeholders:
+        path, options = parse_placeholder(ph.text)
+        ref = TableRef(_repo_path(path, cwd, root), options)
+        if ref not in idents:
+            idents[ref] = f"{PREFIX}{len(idents)}"
+            tables[idents[ref]] = ref
+        ph.ident = idents[ref]
+    return tables
 
 
 def _repo_path(path: str, cwd: str, root: str) -> str:
