@@ -139,3 +139,19 @@ def test_usage_errors(data):
     proc = data.prov("fileview", "-n", "o.csv", "cat", "x")
     assert proc.returncode == 2
     unchanged(data)
+
+
+def test_errors_come_in_order_query_then_inputs_then_files(data):
+    """The inputs are sniffed while the query is parsed: still, a query with several faults
+    is reported by the first, as if each were checked after the other."""
+    data.write("empty.csv", "")
+    data.commit_all("an empty file")
+    message = fails(data, "-c", "-n", "out.csv", "-q",
+                    "select * from {empty.csv}, {nope.csv} wher 1")
+    assert message.startswith("prov: SQL syntax error")
+    message = fails(data, "-c", "-n", "out.csv", "-q", "select * from {empty.csv}, {nope.csv}")
+    assert message == "prov: input nope.csv does not exist"
+    message = fails(data, "-c", "-n", "out.csv", "-q",
+                    "select * from {data.csv}, {empty.csv} where 1 = 1")
+    assert message == "prov: input empty.csv is empty: no columns to read"
+    unchanged(data)
