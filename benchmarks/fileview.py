@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import os
 import shutil
@@ -47,6 +46,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from provgraph.snapshot import file_sha256
 
 PROV = shutil.which("prov", path=str(Path(sys.executable).parent)) or shutil.which("prov")
 QUERY = ("select t._c2 as label, count(*) as err_cnt from {testfile.csv} as t, "
@@ -146,15 +147,7 @@ def make_repo(root: Path, n: int) -> dict[str, str]:
     git(root, "commit", "-qm", "start")
     progress(f"generating 2 x {n:,} rows")
     generate(root, n)
-    return {name: sha256(root / name) for name in ("testfile.csv", "predfile.csv")}
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return {name: file_sha256(str(root / name)) for name in ("testfile.csv", "predfile.csv")}
 
 
 def rows_of(path: Path) -> set[tuple[str, ...]]:

@@ -8,25 +8,13 @@ import sys
 import click
 
 from provgraph import gitio
+from provgraph.cli import MODULES
 from provgraph.repo import ProvError
-
-#: Each subcommand's modules under provgraph.cli, the first defining `command`; a
-#: subcommand is imported only when it runs (or for `prov --help`), so `prov fileview`
-#: does not pay for loading `prov plot`.
-MODULES: dict[str, tuple[str, ...]] = {
-    "run": ("run",), "log": ("log",), "show": ("show",), "lineage": ("lineage",),
-    "sql": ("sql",), "export": ("export",), "status": ("status",), "rebuild": ("rebuild",),
-    "config": ("config",), "sync": ("sync",), "cypher": ("cypher",), "push": ("push",),
-    "pull": ("pull",), "metrics": ("metrics",), "plot": ("plot",), "diff": ("diff",),
-    "ingestors": ("ingestors",), "import": ("import_cmd",), "segment": ("segment",),
-    "summarize": ("summarize",),
-    "fileview": ("fileview", "fileview_why"),  # fileview_why adds `prov fileview why`
-}
 
 
 class ProvGroup(click.Group):
     """`prov CMD` runs CMD unless it names a subcommand; expected failures become one line on
-    stderr and exit status 1, never a traceback. Subcommands load lazily (MODULES)."""
+    stderr and exit status 1, never a traceback. Subcommands load lazily (cli.MODULES)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*MODULES, *self.commands})

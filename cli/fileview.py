@@ -273,6 +273,6 @@ def register(sub: click.Command) -> None:
         from provgraph.cli.fileview import register
         register(why)
 
-    and is imported with this module when `prov fileview` runs (MODULES in cli/app.py).
+    and is imported with this module when `prov fileview` runs (MODULES in cli/__init__.py).
     """
     command.add_command(sub)

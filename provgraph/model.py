@@ -54,6 +54,12 @@ def _short_hash(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
+def entity_digest(oid: str, sha256: str | None = None) -> str:
+    """A version's `digest` property: its git blob id, or `sha256:...` for a large file (whose
+    snapshot trees hold a pointer blob instead of the content)."""
+    return f"sha256:{sha256}" if sha256 else oid
+
+
 def entity_id(project: str, path: str, digest: str, origin: str) -> str:
     """Stable across rebuilds and clones: what the version is, and what made it.
 

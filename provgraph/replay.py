@@ -34,6 +34,7 @@ from provgraph.model import (
     Edge,
     Node,
     agent_id,
+    entity_digest,
     entity_id,
     flatten,
 )
@@ -147,7 +148,7 @@ class Replay:
                 **state: Any) -> str:
         """Create the next version of `path` with content `oid` and make it current."""
         info = self.large.get(oid)
-        digest = f"sha256:{info['sha256']}" if info else oid
+        digest = entity_digest(oid, info["sha256"] if info else None)
         size = info["size"] if info else self.sizes.get(oid)
         node_id = entity_id(self.project, path, digest, origin)
         version = (previous.version if previous else 0) + 1

@@ -31,6 +31,7 @@ from typing import Any
 from provgraph import gitio, recovery, runner
 from provgraph.fileview import engine, views
 from provgraph.fileview.evaluate import Evaluation
+from provgraph.model import entity_digest
 from provgraph.repo import ProvError, Repository
 from provgraph.timestamps import now
 
@@ -90,7 +91,7 @@ def materialize(repo: Repository, definition: dict[str, Any], *, refresh: bool =
         check_collision(existing, name, found.pop(name), force)
         # the inputs' versions as the graph names them: why-provenance need not hash them
         evaluation.input_versions = {
-            path: f"sha256:{before.large[path].sha256}" if path in before.large else oid
+            path: entity_digest(oid, before.large[path].sha256 if path in before.large else None)
             for path, oid in found.items() if oid}
         command = session.redactor.text(views.command_line(definition))
         activity: dict[str, Any] = {"utility": "prov", "subcommand": "fileview",

@@ -714,7 +714,9 @@ def blob_id(path: str, object_format: str = "sha1") -> str:
 def digest_of(path: str, like: str, object_format: str = "sha1") -> str:
     """The digest of a file in the form of `like` (`sha256:...` or a git blob id)."""
     if like.startswith("sha256:"):
-        return file_digests(path, object_format)[1]
+        from provgraph.snapshot import file_sha256
+
+        return "sha256:" + file_sha256(path)
     return blob_id(path, object_format)
 
 
