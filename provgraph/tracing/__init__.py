@@ -1,0 +1,1 @@
+"""File-access tracing of a captured command's whole process tree."""

@@ -1,0 +1,102 @@
+/*
+ * The trace file shared by provgraph's two tracers (preload.c in dynamically linked
+ * processes, tracer.c for the others) and read by provgraph.tracing.events.
+ */
+#ifndef PROVGRAPH_RECORD_H
+#define PROVGRAPH_RECORD_H
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *out;                     /* the mapped trace file */
+static long my_pid;                   /* getpid(), kept across the records of a process */
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The trace file is made by provgraph before the command starts and shared by every process
+   of the command, each mapping it into memory (MAP_SHARED). It starts with a header of four
+   64-bit words: the magic, the bytes reserved by writers so far, the bytes of the file
+   allocated on disk, and the records lost. A process reserves room for a record with an
+   atomic add on the second word, then copies the record in: no lock, no system call, and what
+   is written survives the process being killed (the pages belong to the file). Each record
+   starts with RS (0x1e), so a reader skips one a killed process left half-written.
+
+   Only allocated bytes are ever written (a write into a hole of a full disk would kill the
+   program with SIGBUS): a writer that needs more extends the allocation with fallocate(2);
+   when that fails (disk full), the record is dropped and counted, and provgraph says so. */
+#define MAGIC "PROVTRC3"
+#define HEADER 32
+#define TRACE_SIZE (1ull << 34)       /* address space reserved; the file grows as needed */
+#define GROW (8ull << 20)
+
+/* The file is opened again by name to grow it, never through a kept descriptor: a program
+   may close descriptors it did not open and reuse their numbers for its own files. */
+static char trace_path[4096];
+
+static int map_trace_file(const char *path) {
+    if (strlen(path) >= sizeof trace_path) return -1;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -1;
+    void *map = mmap(NULL, TRACE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd,
+                     0);
+    syscall(SYS_close, fd);
+    if (map == MAP_FAILED) return -1;
+    if (memcmp(map, MAGIC, 8) != 0) { munmap(map, TRACE_SIZE); return -1; }
+    strcpy(trace_path, path);
+    out = map;
+    return 0;
+}
+
+static int grow_file(uint64_t size) {
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, trace_path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -1;
+    long r = syscall(SYS_fallocate, fd, 0, 0L, (long)size);
+    syscall(SYS_close, fd);
+    return r == 0 ? 0 : -1;
+}
+
+static uint64_t *word(int i) { return (uint64_t *)(out + 8 * i); }
+
+/* Make sure bytes up to `end` are allocated; 0 when they are. */
+static int allocated(uint64_t end) {
+    uint64_t have = __atomic_load_n(word(2), __ATOMIC_ACQUIRE);
+    while (end > have) {
+        uint64_t want = (end + GROW - 1) / GROW * GROW;
+        if (want > TRACE_SIZE || grow_file(want) != 0)
+            return -1;
+        if (__atomic_compare_exchange_n(word(2), &have, want, 0, __ATOMIC_RELEASE,
+                                        __ATOMIC_ACQUIRE))
+            have = want;
+    }
+    return 0;
+}
+
+static void append(char op, long flags, const char *a, const char *b) {
+    if (!out) return;
+    char head[80];
+    int h = snprintf(head, sizeof head, "\x1e%c %ld %ld %llu", op, flags,
+                     my_pid ? my_pid : (long)getpid(), (unsigned long long)now_ns());
+    size_t la = strlen(a), lb = b ? strlen(b) : 0;
+    size_t need = (size_t)h + 1 + la + 1 + (b ? lb + 1 : 0);
+    uint64_t at = HEADER + __atomic_fetch_add(word(1), need, __ATOMIC_RELAXED);
+    if (allocated(at + need) != 0) {
+        __atomic_fetch_add(word(3), 1, __ATOMIC_RELAXED);
+        return;
+    }
+    char *p = out + at;
+    memcpy(p, head, (size_t)h + 1); p += h + 1;
+    memcpy(p, a, la + 1); p += la + 1;
+    if (b) memcpy(p, b, lb + 1);
+}
+
+#endif
