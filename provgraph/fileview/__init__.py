@@ -45,6 +45,7 @@ def definition(repo: Repository, name: str, *, query: str | None = None,
 
     Its `inputs` are filled in when it is checked (`define`)."""
     from provgraph.fileview.engine import output_format
+    from provgraph.fileview.paths import input_path, output_path
     from provgraph.fileview.sql import DIALECTS
 
     cwd = os.path.abspath(cwd or os.getcwd())
@@ -53,6 +54,7 @@ def definition(repo: Repository, name: str, *, query: str | None = None,
     rel = repo.relpath(name, cwd)
     if rel is None:
         raise ProvError(f"the output {name} is outside the repository {repo.root}")
+    output_path(repo.root, rel)
     if (query is None) == (script is None):
         raise ProvError("a view is SQL (-q 'select ...') or a script (-s 'cmd | cmd'): "
                         "give one of them")
@@ -60,10 +62,9 @@ def definition(repo: Repository, name: str, *, query: str | None = None,
     if script is not None:
         stdin_paths = []
         for path in stdin:
-            found = repo.relpath(path, cwd)
-            if found is None:
+            if repo.relpath(path, cwd) is None:
                 raise ProvError(f"input {path} is outside the repository")
-            stdin_paths.append(found)
+            stdin_paths.append(input_path(repo.root, os.path.relpath(cwd, repo.root), path))
         return {**base, "kind": "script", "script": script, "stdin": stdin_paths,
                 "format": None}
     if stdin:

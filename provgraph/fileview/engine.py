@@ -1,13 +1,16 @@
-"""DuckDB, set up for file views: bounded memory, spilling under `.git/prov/`, streamed output.
+"""DuckDB, set up for file views: sandboxed, bounded memory, spilling under `.git/prov/`,
+streamed output.
 
 DuckDB reads CSV, Parquet and JSON in a streaming fashion and spills joins and aggregates to
 disk past its memory limit, so a view over files larger than memory works. The limit is
 `fileview.memory_limit` (`.prov.toml`, `prov config`, or `PROV_FILEVIEW_MEMORY_LIMIT`): a
-size (`2GB`) or a share of the machine's memory (`25%`, the default). Spill files go to
-`.git/prov/fileview/tmp/`.
+size (`2GB`) or a share of the machine's memory (`25%`, the default).
 
-Output goes through `COPY (query) TO` a file next to the index, moved into place only when
-complete: a failing view never leaves half a file, nor overwrites the old one.
+Each evaluation has a scratch folder of its own, `.git/prov/fileview/tmp/<pid>-<random>/`:
+DuckDB's spill files go there, and the output is written there by `COPY (query) TO` and
+moved into place only when complete, so a failing view never leaves half a file, nor
+overwrites the old one. The connection is sandboxed (`provgraph.sandbox`): it can read the
+view's declared inputs and use its scratch folder, nothing else.
 """
 
 from __future__ import annotations
@@ -50,18 +53,65 @@ def memory_limit(setting: str | None) -> str:
     return f"{max(size, 16 * 2**20) // 2**20}MiB"
 
 
-def connect(repo: Repository, limit: str | None = None):
-    """An in-memory DuckDB with the view settings (memory limit, temp folder)."""
+def scratch_dir(repo: Repository) -> str:
+    """A new folder for one evaluation's spill files and output, under `.git/prov/` (out of
+    the snapshots' sight, and on the work tree's file system, so the move is a rename).
+    Folders left by killed processes are removed on the way."""
+    parent = os.path.join(work_dir(repo), "tmp")
+    _remove_abandoned(parent)
+    path = os.path.join(parent, f"{os.getpid()}-{os.urandom(4).hex()}")
+    os.makedirs(path)
+    return path
+
+
+def _remove_abandoned(parent: str) -> None:
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        pid = name.partition("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process
+    return True
+
+
+def remove_scratch(path: str | None) -> None:
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def connect(repo: Repository, limit: str | None = None, *, reads: list[str],
+            scratch: str):
+    """An in-memory DuckDB with the view settings (memory limit, spilling into `scratch`),
+    sandboxed: it can read the files `reads` (absolute paths) and use `scratch`, no more."""
     import duckdb
 
+    from provgraph import sandbox
     from provgraph.config import Config
 
     setting = (limit or os.environ.get("PROV_FILEVIEW_MEMORY_LIMIT")
                or Config(repo.root, repo.prov_dir).get("fileview.memory_limit"))
     con = duckdb.connect(":memory:", config={
+        **sandbox.STARTUP,
         "memory_limit": memory_limit(setting),
-        "temp_directory": os.path.join(work_dir(repo), "tmp"),
+        "temp_directory": scratch,
+        "preserve_insertion_order": True,  # why-provenance numbers rows in file order
     })
+    try:
+        sandbox.lock(con, reads, [scratch])
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
@@ -120,11 +170,10 @@ def write(con, sql: str, tmp: str, fmt: str, sources: dict[str, Source],
     return rows
 
 
-def temp_path(repo: Repository, name: str) -> str:
-    """Where an output is written before it is moved into place: under `.git/prov/`, out of
-    the snapshots' sight (and on the work tree's file system, so the move is a rename)."""
-    return os.path.join(work_dir(repo), f"{os.getpid()}-{os.urandom(4).hex()}-"
-                        f"{os.path.basename(name)}")
+def temp_path(scratch: str, name: str) -> str:
+    """Where an output is written before it is moved into place: in the evaluation's
+    scratch folder (see `scratch_dir`), named like the output (DuckDB goes by the name)."""
+    return os.path.join(scratch, f"{os.urandom(4).hex()}-{os.path.basename(name)}")
 
 
 def move_into_place(tmp: str, target: str) -> None:
@@ -164,7 +213,11 @@ _FILE = re.compile(r"^\s*file = (.*)$", re.M)
 
 
 def translate(exc: BaseException, sources: list[Source]) -> ProvError:
-    """A DuckDB error as one line a user can act on (file and line of a malformed CSV row)."""
+    """A DuckDB error as one line a user can act on (file and line of a malformed CSV row,
+    a file the sandbox would not let the query read)."""
+    refused = _refused(exc)
+    if refused is not None:
+        return refused
     text = str(exc)
     by_location = {s.location: s for s in sources}
     where = None
@@ -189,6 +242,23 @@ def translate(exc: BaseException, sources: list[Source]) -> ProvError:
         first = first.replace(source.location, source.ref.path)
     first = re.sub(r'"?__fv_(\d+)"?', lambda m: _placeholder(sources, int(m.group(1))), first)
     return ProvError(f"SQL error: {first}")
+
+
+def _refused(exc: BaseException) -> ProvError | None:
+    """The sandbox's refusal (provgraph.sandbox) as one line."""
+    from provgraph.sandbox import refusal
+
+    found = refusal(exc)
+    if found is None:
+        return None
+    if found.kind in ("file", "folder"):
+        return ProvError(f"the query reads {found.target}, which is not one of its inputs: a "
+                         "view reads only the files it names as {path} (nothing was written)")
+    if found.kind == "setting":
+        return ProvError(f"the query changes DuckDB's setting {found.target}, which file views "
+                         "keep fixed (nothing was written)")
+    return ProvError("the query needs a DuckDB extension that is not built in; file views do "
+                     "not load extensions (nothing was written)")
 
 
 def _placeholder(sources: list[Source], index: int) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from provgraph.fileview import engine, script
 from provgraph.fileview.sql import Compiled, compile_query, lineage
-from provgraph.fileview.tables import Source, resolve, split_compression
+from provgraph.fileview.tables import Source, TableRef, resolve, split_compression
 from provgraph.repo import ProvError, Repository
 
 #: Writers that may take over writing a SQL view's file, tried in order: each is called as
@@ -40,6 +40,7 @@ class Evaluation:
         self.memory_limit = memory_limit
         self.cwd = definition.get("cwd", ".")
         self.con = None
+        self.scratch: str | None = None  # this evaluation's folder: spill files, the output
         self.compiled: Compiled | None = None
         self.sources: dict[str, Source] = {}
         self.columns: list[str] = []
@@ -61,14 +62,29 @@ class Evaluation:
         return list(self.definition.get("inputs", []))
 
     def prepare(self) -> Evaluation:
+        """Check and bind everything (see the module's docstring); on failure, nothing is
+        left open (connection, scratch folder)."""
+        try:
+            return self._prepare()
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self) -> Evaluation:
+        from provgraph.fileview.paths import check
+
         root = self.repo.root
+        check(root, self.definition)  # a pulled definition says whatever its author wrote
         if self.kind == "script":
             self._check_inputs_exist(self.definition.get("stdin", []))
             self.prepared = script.prepare(self.definition["script"],
                                            self.definition.get("stdin", []), self.cwd, root)
             return self
-        self.con = engine.connect(self.repo, self.memory_limit)
-        self.sources = self._compile_and_resolve()
+        refs = self._declared()
+        self.scratch = engine.scratch_dir(self.repo)
+        self.con = engine.connect(self.repo, self.memory_limit, scratch=self.scratch,
+                                  reads=[os.path.join(root, r.path) for r in refs.values()])
+        self.sources = self._compile_and_resolve(refs)
         engine.register(self.con, self.sources)
         try:
             described = self.con.execute(f"DESCRIBE {self.compiled.sql}").fetchall()
@@ -77,20 +93,24 @@ class Evaluation:
         self.columns = [row[0] for row in described]
         return self
 
-    def _compile_and_resolve(self) -> dict[str, Source]:
+    def _declared(self) -> dict[str, TableRef]:
+        """The files the query names as `{path}`, by table name, known without a parse: the
+        only files its connection may read (provgraph.sandbox)."""
+        from provgraph.fileview.sql import scan, table_refs
+
+        try:
+            return table_refs(scan(self.definition["query"]), self.cwd, self.repo.root)
+        except ProvError:
+            return {}  # compile_query says what is wrong with them
+
+    def _compile_and_resolve(self, refs: dict[str, TableRef]) -> dict[str, Source]:
         """Compile the query and decide how DuckDB reads each input, at once: the files are
         known from the placeholders before sqlglot has loaded, and DuckDB sniffs them (reads
         a sample of each, a cursor each) without holding the GIL meanwhile. Errors come in
         the order they would one after the other: the query's, a missing input, a file's."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from provgraph.fileview.sql import scan, table_refs
-
         root, header = self.repo.root, self.definition.get("header")
-        try:
-            refs = table_refs(scan(self.definition["query"]), self.cwd, root)
-        except ProvError:
-            refs = {}  # compile_query says what is wrong with them
 
         def sniff(ref):
             cursor = self.con.cursor()
@@ -166,7 +186,14 @@ class Evaluation:
             return
         assert self.compiled is not None
         engine.cat(self.con, self.compiled.sql, fmt or self.format, self.sources,
-                   engine.temp_path(self.repo, self.definition["name"]))
+                   self.temp_path())
+
+    def temp_path(self) -> str:
+        """Where the output is written before it is moved into place: for a SQL view, in
+        its scratch folder (the one place besides its inputs its connection may touch)."""
+        if self.scratch is None:
+            self.scratch = engine.scratch_dir(self.repo)
+        return engine.temp_path(self.scratch, self.definition["name"])
 
     def properties(self) -> dict[str, Any]:
         """What the materializing activity records (namespaced `fileview.`)."""
@@ -201,6 +228,8 @@ class Evaluation:
         if self.con is not None:
             self.con.close()
             self.con = None
+        engine.remove_scratch(self.scratch)
+        self.scratch = None
 
 
 def _unlink(path: str) -> None:

@@ -118,7 +118,7 @@ def materialize(repo: Repository, definition: dict[str, Any], *, refresh: bool =
             record["message"] = session.message
         record["started"] = now()
         marker = recovery.start(repo, record, before)
-        tmp = engine.temp_path(repo, name)
+        tmp = evaluation.temp_path()
         try:
             rows = evaluation.write(tmp)
             engine.move_into_place(tmp, os.path.join(repo.root, name))

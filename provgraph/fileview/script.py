@@ -40,6 +40,8 @@ class Prepared:
 
 def prepare(script: str, stdin: list[str], cwd: str, root: str) -> Prepared:
     """Resolve a script's inputs (`stdin` are repository paths) and placeholders."""
+    from provgraph.fileview.paths import input_path
+
     if not script.strip():
         raise ProvError("the script is empty")
     placeholders: list[str] = []
@@ -48,20 +50,18 @@ def prepare(script: str, stdin: list[str], cwd: str, root: str) -> Prepared:
         word = match.group(1)
         full = os.path.normpath(os.path.join(root, cwd, word))
         if os.path.isfile(full):
-            rel = os.path.relpath(full, root)
-            if rel.startswith(".."):
-                raise ProvError(f"input {word} is outside the repository")
-            placeholders.append(rel.replace(os.sep, "/"))
+            placeholders.append(input_path(root, cwd, word))  # links followed, in the tree
             return shlex.quote(word)
         if _FILE_LIKE.fullmatch(word):
             raise ProvError(f"input {word} does not exist")
         return match.group(0)
 
     text = _BRACED.sub(replace, script)
-    for path in stdin:
+    resolved = [input_path(root, ".", path) for path in stdin]
+    for path in resolved:
         if not os.path.isfile(os.path.join(root, path)):
             raise ProvError(f"input {path} does not exist")
-    return Prepared(text, list(stdin), list(dict.fromkeys([*stdin, *placeholders])))
+    return Prepared(text, resolved, list(dict.fromkeys([*resolved, *placeholders])))
 
 
 def run(prepared: Prepared, cwd: str, root: str, stdout) -> None:

@@ -150,7 +150,7 @@ def table_refs(placeholders: list[Placeholder], cwd: str, root: str) -> dict[str
     idents: dict[TableRef, str] = {}
     for ph in placeholders:
         path, options = parse_placeholder(ph.text)
-        ref = TableRef(_repo_path(path, cwd, root), options)
+        ref = TableRef(_repo_path(path, cwd, root), options, written=path)
         if ref not in idents:
             idents[ref] = f"{PREFIX}{len(idents)}"
             tables[idents[ref]] = ref
@@ -159,11 +159,11 @@ def table_refs(placeholders: list[Placeholder], cwd: str, root: str) -> dict[str
 
 
 def _repo_path(path: str, cwd: str, root: str) -> str:
-    full = os.path.normpath(os.path.join(root, cwd, path))
-    rel = os.path.relpath(full, root)
-    if rel == "." or rel == ".." or rel.startswith(".." + os.sep) or rel.split(os.sep)[0] == ".git":
-        raise ProvError(f"input {path} is outside the repository")
-    return rel.replace(os.sep, "/")
+    """The file a placeholder names, symbolic links followed: inside the work tree
+    (`provgraph.fileview.paths`)."""
+    from provgraph.fileview.paths import input_path
+
+    return input_path(root, cwd, path)
 
 
 def _check_tables(tree, tables: dict[str, TableRef]) -> None:
@@ -201,7 +201,8 @@ def _alias_by_stem(tree, tables: dict[str, TableRef]) -> None:
                  if t.name in tables and not t.alias and isinstance(t.this, exp.Identifier)]
     stems: dict[str, list] = {}
     for table in unaliased:
-        stems.setdefault(_stem(tables[table.name].path), []).append(table)
+        ref = tables[table.name]
+        stems.setdefault(_stem(ref.written or ref.path), []).append(table)
     for stem, found in stems.items():
         if len(found) == 1 and stem not in taken:
             found[0].set("alias", exp.TableAlias(this=exp.to_identifier(stem)))

@@ -58,10 +58,13 @@ def format_of(path: str) -> str | None:
 class TableRef:
     """One `{path:options}` of a view: a repository file read as a table.
 
-    `path` is the repository path (from the root); `options` the placeholder's options."""
+    `path` is the repository path (from the root, symbolic links followed); `options` the
+    placeholder's options; `written` the path as the query wrote it (its stem names the
+    table), which does not make two references different."""
 
     path: str
     options: tuple[str, ...] = ()
+    written: str = field(default="", compare=False)
 
     @property
     def format(self) -> str:

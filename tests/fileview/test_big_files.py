@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import duckdb
 
 from provgraph.fileview import engine
@@ -14,18 +16,21 @@ PAPER_QUERY = ("select t._c2 as label, count(*) as err_cnt, max(t._c1) as last "
 
 def test_the_memory_limit_and_spill_folder_are_set(repo):
     r = Repository.discover(repo.root)
-    con = engine.connect(r, "200MB")
+    scratch = engine.scratch_dir(r)
+    assert os.path.dirname(scratch) == r.prov_path("fileview/tmp")
+    con = engine.connect(r, "200MB", reads=[], scratch=scratch)
     limit, temp = con.execute("select current_setting('memory_limit'), "
                               "current_setting('temp_directory')").fetchone()
     assert limit.startswith("190")  # 200 MB in MiB
-    assert temp == r.prov_path("fileview/tmp")
+    assert temp == scratch  # spill files go to the evaluation's own folder
     assert engine.memory_limit("25%").endswith("MiB")
     repo.write(".prov.toml", '[fileview]\nmemory_limit = "100MB"\n')
-    con = engine.connect(r)
+    con = engine.connect(r, reads=[], scratch=scratch)
     assert con.execute("select current_setting('memory_limit')").fetchone()[0].startswith("95")
     repo.ok("config", "set", "fileview.memory_limit", "300MB")  # this clone's own setting
-    con = engine.connect(r)
+    con = engine.connect(r, reads=[], scratch=scratch)
     assert con.execute("select current_setting('memory_limit')").fetchone()[0].startswith("286")
+    engine.remove_scratch(scratch)
 
 
 def test_inputs_larger_than_the_memory_limit(repo):
@@ -51,4 +56,4 @@ def test_inputs_larger_than_the_memory_limit(repo):
     got = [line.split(",") for line in repo.read("results.csv").splitlines()[1:]]
     assert [(label, int(n), last) for label, n, last in got] == expected
     assert sum(n for _, n, _ in expected) > rows // 2
-    assert not any(repo.path(".git/prov/fileview").glob("*-results.csv"))  # no leftovers
+    assert not any(repo.path(".git/prov/fileview/tmp").iterdir())  # no leftovers, no spill
