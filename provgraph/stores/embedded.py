@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -346,13 +347,63 @@ class EmbeddedStore:
         return counts
 
     def sql(self, query: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
-        """Run any SQL on the index (read-only connections refuse writes)."""
+        """Run any SQL on the index, read-only by construction: on a database of its own
+        with the index attached READ_ONLY, then sandboxed (provgraph.sandbox: no file, no
+        COPY/EXPORT/ATTACH, no extension, settings locked). Needs a read-only store (a
+        process may not attach a file it has open for writing)."""
+        if not self.read_only:
+            raise ProvError("SQL runs on the index opened read-only (EmbeddedStore(path, "
+                            "read_only=True))")
         try:
-            result = self.db.execute(query, params or [])
+            con, spill = self._sandboxed()
         except duckdb.Error as exc:
-            raise ProvError(f"SQL: {str(exc).splitlines()[0]}") from None
-        columns = [d[0] for d in result.description or []]
-        return columns, result.fetchall() if result.description else []
+            raise ProvError(f"cannot open the index {self.path}: {str(exc).splitlines()[0]}"
+                            ) from None
+        try:
+            try:
+                result = con.execute(query, params or [])
+                columns = [d[0] for d in result.description or []]
+                return columns, result.fetchall() if result.description else []
+            except duckdb.Error as exc:
+                raise _sql_error(exc) from None
+        finally:
+            con.close()
+            shutil.rmtree(spill, ignore_errors=True)
+
+    def _sandboxed(self) -> tuple[duckdb.DuckDBPyConnection, str]:
+        """A connection that sees the index (as its current database) and nothing else, and
+        the folder it spills into (remove it when done)."""
+        from provgraph import sandbox
+
+        spill = str(self.path.parent / "sql-tmp" / f"{os.getpid()}-{os.urandom(4).hex()}")
+        con = duckdb.connect(":memory:", config={**sandbox.STARTUP, "temp_directory": spill})
+        try:
+            con.execute("ATTACH ? AS prov (READ_ONLY)", [str(self.path)])
+            con.execute("USE prov")
+            sandbox.lock(con, directories=[spill])
+        except BaseException:
+            con.close()
+            raise
+        return con, spill
+
+
+def _sql_error(exc: duckdb.Error) -> ProvError:
+    """A DuckDB error of `prov sql` as one line; the sandbox's refusals say what is refused."""
+    from provgraph.sandbox import refusal
+
+    found = refusal(exc)
+    if found is None:
+        return ProvError(f"SQL: {str(exc).splitlines()[0]}")
+    if found.kind == "folder" and "/extensions/" in found.target + "/":
+        return ProvError("SQL: prov sql installs and loads no extensions (those built into "
+                         "DuckDB work)")
+    if found.kind in ("file", "folder"):
+        return ProvError(f"SQL: prov sql reads the index only, and writes nothing: access to "
+                         f"{found.target} is refused")
+    if found.kind == "setting":
+        return ProvError(f"SQL: prov sql cannot change DuckDB's settings ({found.target})")
+    return ProvError("SQL: prov sql installs and loads no extensions (those built into "
+                     "DuckDB work)")
 
 
 def _node(row: tuple) -> Node:
