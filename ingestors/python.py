@@ -6,9 +6,8 @@ files it really read.
   `python.args.lr = 0.1`, `python.args.epochs = 5`, `python.args.augment = true` (names as
   argparse makes them: dashes stripped, inner dashes as underscores; values typed).
 - `python -m pkg.tool ...`: the module (`pkg/tool.py` or `pkg/tool/__main__.py`) likewise.
-- Every file of the repository the program opens for reading is recorded as used, through an
-  audit hook (PEP 578) that a `sitecustomize` on PYTHONPATH installs in the child process (no
-  ptrace; child Python processes too). Programs run with `python -S` or `-I` skip it.
+- What the program really read and wrote is traced by provgraph.tracing for every command;
+  without tracing, the imports found by reading the code stand in for it.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-AUDIT_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "audit")
 MAX_MODULES = 500  # local modules followed per script
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$")
 
@@ -54,36 +52,11 @@ class PythonIngestor(Ingestor):
         if args:
             activity["args"] = parse_options(args)
         fragment: dict[str, Any] = {"activity": activity}
-        if start and os.path.isfile(start):
+        if start and os.path.isfile(start) and not context.get("traced"):
+            # Untraced, the imports are found by reading the code (the trace sees them).
             files = local_modules(start, context["root"])
             fragment["used"] = [{"path": path, "role": "code"} for path in files]
-        scratch = context.get("scratch")
-        if scratch:
-            os.makedirs(scratch, exist_ok=True)
-            path = os.environ.get("PYTHONPATH")
-            fragment["env"] = {
-                "PYTHONPATH": AUDIT_FOLDER + (os.pathsep + path if path else ""),
-                "PROV_AUDIT_FILE": os.path.join(scratch, "python-reads.txt"),
-            }
         return fragment
-
-    def after(self, context: dict[str, Any]) -> dict[str, Any] | None:
-        scratch = context.get("scratch")
-        if not scratch:
-            return None
-        try:
-            with open(os.path.join(scratch, "python-reads.txt"), "rb") as handle:
-                lines = handle.read().splitlines()
-        except FileNotFoundError:
-            return None
-        root = os.path.join(os.path.realpath(context["root"]), "")
-        paths = {}
-        for line in lines:
-            folder, _, given = line.partition(b"\0")
-            path = os.path.realpath(os.path.join(os.fsdecode(folder), os.fsdecode(given)))
-            if path.startswith(root) and ".git" not in path[len(root):].split(os.sep)[:1]:
-                paths[_source_of(path)] = None
-        return {"used": [{"path": p, "role": "read"} for p in paths if os.path.isfile(p)]}
 
 
 def parse_options(words: list[str]) -> dict[str, Any]:
@@ -192,13 +165,3 @@ def _module_file(module: str, cwd: str) -> str | None:
         if os.path.isfile(candidate):
             return candidate
     return None
-
-
-def _source_of(path: str) -> str:
-    """A cached `__pycache__/mod.cpython-311.pyc` read stands for `mod.py`."""
-    folder, name = os.path.split(path)
-    if os.path.basename(folder) == "__pycache__" and name.endswith(".pyc"):
-        source = os.path.join(os.path.dirname(folder), name.split(".", 1)[0] + ".py")
-        if os.path.isfile(source):
-            return source
-    return path

@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 
-from provgraph import gitio, recovery, runner
+from provgraph import gitio, recovery, runner, tracing
 from provgraph.config import Config
 from provgraph.ingestors.hooks import Hooks
 from provgraph.journal import Journal, new_activity_id
@@ -25,6 +25,7 @@ from provgraph.repo import ProvError, Repository
 from provgraph.shell import ShellSyntaxError, needs_shell, parse_pipeline, split_list
 from provgraph.snapshot import LargeFile, Snapshot, Snapshotter, Walk, locked
 from provgraph.timestamps import now
+from provgraph.tracing import findings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
@@ -82,6 +83,7 @@ def reconcile(session: Session) -> None:
             before = Snapshot(record["before"], large)
             after = session.snapshots.take()
             record["ended"] = now()
+            observe_run(session, record, before, after, record.get("used", []), None)
             finish(session, record, before, after, None)
             recovery.done(session.repo, marker, after.tree)
             print(f"prov: recorded an interrupted capture: {record['command']}", file=sys.stderr)
@@ -201,13 +203,17 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
     # never the name of an input file, so nothing is lost for finding used files.
     activity_id = new_activity_id()
     scratch = repo.prov_path(f"running/{activity_id}.d")  # for ingestors that need files
+    tracer = start_tracing(session, scratch)
     hooks = Hooks(session.config, command, [session.redactor.argv(c) for c in commands],
                   redirects, cwd, repo.root, scratch)
+    hooks.context["traced"] = tracer is not None
     hooks.before()
     shell = text is not None
     files = [r for r in redirects if r["op"] not in (">&", "<&")]  # `2>&1` names no file
     inputs = [(r["target"], "redirect") for r in files if r["op"] in ("<", "<>")]
     inputs += [(word, "argument") for word in hooks.inputs]
+    # What the command line names: what was used when tracing is not possible (the trace
+    # replaces it otherwise); `named` lets untraced concurrent captures tell outputs apart.
     used = _used_files(repo, inputs, cwd, shell)
     words = [w for w, _ in inputs] + hooks.outputs + [r["target"] for r in files]
     named = sorted({p for w in words for p in _paths(repo, w, cwd, shell)})
@@ -227,10 +233,15 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
         "before": before.tree,
         "before_at": before.taken,
     }
+    if tracer:
+        record["trace"] = {"mechanism": tracer.mechanism}
     if session.message:
         record["message"] = session.message
     streams = {name: repo.prov_path(f"running/{activity_id}.{name}") for name in hooks.streams}
-    env = {**os.environ, **hooks.env} if hooks.env else None
+    env = {**os.environ, **hooks.env,
+           **(tracer.env if tracer else tracing.audit_env(_audit_file(scratch)))}
+    if tracer:
+        launch = tracer.launch(launch, env.get("PATH"))
     record["started"] = now()
     marker = recovery.start(repo, record, before)
     outcome = runner.run(launch, cwd, env=env,
@@ -241,14 +252,75 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
     if outcome.error:
         print(f"prov: {outcome.error}", file=sys.stderr)
     after = session.snapshots.take()
-    theirs = _concurrent_changes(repo, record, before, after, ended_ns)
-    if theirs:
-        record["concurrent_changes"] = theirs
+    observe_run(session, record, before, after, used, ended_ns)
     if hooks.others:
         _after_hooks(repo, hooks, record, before, after, outcome, streams)
     finish(session, record, before, after, outcome)
     recovery.done(repo, marker, after.tree)  # also removes the streams and the scratch folder
     return outcome
+
+
+def start_tracing(session: Session, scratch: str) -> tracing.Tracing | None:
+    """Tracing for one capture, or None (said once per clone) where it cannot be done."""
+    reason = tracing.unavailable() if session.config.trace else "capture.trace is off"
+    if reason is None:
+        repo = session.repo
+        return tracing.Tracing(scratch, [repo.root, os.path.realpath(repo.root)])
+    if session.config.trace:
+        _say_once(session.repo, reason)
+    return None
+
+
+def _say_once(repo: Repository, reason: str) -> None:
+    """Tell the user, once per clone and reason, that file access is not traced."""
+    path = repo.prov_path("trace-notice")
+    try:
+        with open(path) as handle:
+            if handle.read().strip() == reason:
+                return
+    except OSError:
+        pass
+    print(f"prov: note: {reason}: recording what Python programs read (audit hook) and "
+          "what command lines name instead of tracing every process", file=sys.stderr)
+    gitio.write_file_atomic(path, reason.encode(), durable=False)
+
+
+def _audit_file(scratch: str) -> str:
+    os.makedirs(scratch, exist_ok=True)
+    return os.path.join(scratch, "python-reads.txt")
+
+
+def observe_run(session: Session, record: dict[str, Any], before: Snapshot, after: Snapshot,
+                fallback: list[dict[str, Any]], ended_ns: int | None) -> None:
+    """What the command read and wrote: from its trace when it was traced, else from the
+    audit hook of its Python processes and, for what it generated, the snapshots' heuristics
+    for commands running at once. `fallback`: the files its command line names."""
+    repo = session.repo
+    scratch = repo.prov_path(f"running/{record['id']}.d")
+    reads = findings.audit_reads(_audit_file(scratch))
+    if "trace" in record:
+        trace = tracing.read_trace(os.path.join(scratch, "trace"))
+        findings.apply(repo, record, trace, reads, before.tree, after.tree,
+                       session.config.ignored_mode, session.config.large_file_limit, [])
+        if trace.untraced:
+            _say_once(repo, f"{trace.untraced[0]} ran untraced (ptrace is not allowed "
+                            "here)")
+        if record["trace"]["complete"]:
+            return
+        # a program escaped the trace: what the command line names counts too
+        traced = {u["path"] for u in record["used"]}
+        record["used"] += [u for u in fallback if u["path"] not in traced]
+    else:
+        known = {u["path"] for u in record["used"]}
+        for path in reads:
+            rel = repo.relpath(os.path.realpath(path), repo.root)
+            if rel and rel not in known and os.path.isfile(os.path.join(repo.root, rel)):
+                known.add(rel)
+                record["used"].append({"path": rel, "role": "read"})
+    if ended_ns is not None:
+        theirs = _concurrent_changes(repo, record, before, after, ended_ns)
+        if theirs:
+            record["concurrent_changes"] = theirs
 
 
 def _concurrent_changes(repo: Repository, record: dict[str, Any], before: Snapshot,
@@ -284,12 +356,16 @@ def _after_hooks(repo: Repository, hooks: Hooks, record: dict[str, Any], before:
                  "streams": {n: p for n, p in streams.items() if os.path.exists(p)},
                  "changes": changes})
     record["activity"] = hooks.activity
-    known = {u["path"] for u in record["used"]}
+    known = {u["path"]: i for i, u in enumerate(record["used"])}
     for item in hooks.used:
         path = _repository_path(repo, item["path"], record)
-        if path and path not in known:
-            known.add(path)
+        if not path:
+            continue
+        if path not in known:
+            known[path] = len(record["used"])
             record["used"].append({**item, "path": path})
+        elif item.get("oid"):  # the ingestor knows which version (a commit's, not the tree's)
+            record["used"][known[path]] = {**item, "path": path}
     if hooks.entities:
         record["entities"] = {p: props for path, props in hooks.entities.items()
                               if (p := _repository_path(repo, path, record))}

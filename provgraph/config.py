@@ -20,6 +20,13 @@ if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
 DEFAULTS: dict[str, Any] = {
     # Files bigger than this are recorded by a SHA-256 digest and not copied into git.
     "capture.large_file_limit": 100_000_000,
+    # Git-ignored files a traced command reads or writes: recorded by "digest" (SHA-256 and
+    # size, content not copied into git), with their "content" copied into git's object store
+    # too, or "skip"ped.
+    "capture.ignored": "digest",
+    # Trace file access in every process of a command (LD_PRELOAD, ptrace for static
+    # programs); "off" falls back to the Python audit hook and the command line.
+    "capture.trace": "on",
     # Extra regexes whose matches (or first group) are redacted from recorded commands.
     "redact.patterns": [],
     # Extra option / variable names whose values are secrets.
@@ -40,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
 #: Environment variables that override a key, e.g. PROV_LARGE_FILE_LIMIT=10MB.
 ENVIRONMENT = {
     "capture.large_file_limit": "PROV_LARGE_FILE_LIMIT",
+    "capture.ignored": "PROV_CAPTURE_IGNORED",
+    "capture.trace": "PROV_TRACE",
     "neo4j.uri": "PROV_NEO4J_URI",
     "neo4j.user": "PROV_NEO4J_USER",
     "neo4j.password": "PROV_NEO4J_PASSWORD",
@@ -120,6 +129,17 @@ class Config:
         return parse_size(self.values["capture.large_file_limit"])
 
     @property
+    def ignored_mode(self) -> str:
+        """How git-ignored files a command touches are recorded (capture.ignored)."""
+        value = str(self.values.get("capture.ignored") or "digest").strip().lower()
+        return value if value in ("digest", "content", "skip") else "digest"
+
+    @property
+    def trace(self) -> bool:
+        value = str(self.values.get("capture.trace", "on")).strip().lower()
+        return value not in ("0", "off", "false", "no")
+
+    @property
     def neo4j_configured(self) -> bool:
         return bool(self.values.get("neo4j.uri"))
 
@@ -162,6 +182,10 @@ def check_key(key: str, value: str) -> None:
         raise ProvError(f"unknown setting {key} (known: {known})")
     if key == "capture.large_file_limit":
         parse_size(value)
+    if key == "capture.ignored" and value not in ("digest", "content", "skip"):
+        raise ProvError(f"capture.ignored is digest, content or skip, not {value!r}")
+    if key == "capture.trace" and value not in ("on", "off"):
+        raise ProvError(f"capture.trace is on or off, not {value!r}")
     if key == "neo4j.uri" and not re.match(r"^(bolt|neo4j)(\+s|\+ssc)?://", value):
         raise ProvError(f"not a Neo4j URI: {value} (bolt://, neo4j://, neo4j+s://, bolt+s://...)")
 

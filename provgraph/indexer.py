@@ -15,7 +15,7 @@ from pathlib import Path
 
 from provgraph import gitio
 from provgraph.journal import Entry, Journal
-from provgraph.replay import Replay, Resolved
+from provgraph.replay import Replay, Resolved, ignored_oid
 from provgraph.repo import Repository
 from provgraph.snapshot import locked
 
@@ -48,7 +48,8 @@ def resolve(repo: Repository, entries: list[Entry]) -> list[Resolved]:
     for entry in entries:
         rec = entry.record
         names += [u["oid"] if u.get("oid") else f"{rec['before']}:{u['path']}"
-                  for u in rec.get("used", []) if "before" in rec]
+                  for u in rec.get("used", []) if "before" in rec and not u.get("ignored")]
+        names += [f"{rec['after']}:{path}" for path in _rewritten(rec)]
     for changes in diffs.values():
         for change in changes:
             names += [oid for oid in (change.old_oid, change.new_oid) if oid]
@@ -60,9 +61,17 @@ def resolve(repo: Repository, entries: list[Entry]) -> list[Resolved]:
         before = rec.get("before", "")
         used = []
         for item in rec.get("used", []):
+            if item.get("ignored"):  # a git-ignored file: known by its digest
+                used.append((item["path"], ignored_oid(item), item.get("role", "read")))
+                continue
             info = found.get(item["oid"] if item.get("oid") else f"{before}:{item['path']}")
             if info and info[1] == "blob":
                 used.append((item["path"], info[0], item.get("role", "argument")))
+        regenerated = []
+        for path in _rewritten(rec):
+            info = found.get(f"{rec.get('after')}:{path}")
+            if info and info[1] == "blob":
+                regenerated.append((path, info[0]))
         resolved.append(
             Resolved(
                 record=rec,
@@ -70,9 +79,21 @@ def resolve(repo: Repository, entries: list[Entry]) -> list[Resolved]:
                 changes=diffs.get((before, rec.get("after") or ""), []),
                 used=used,
                 sizes=sizes,
+                regenerated=regenerated,
             )
         )
     return resolved
+
+
+def _rewritten(record: dict) -> list[str]:
+    """Files a traced command rewrote whole: new versions even with the same bytes."""
+    trace = record.get("trace")
+    if not isinstance(trace, dict) or not trace.get("complete") or not record.get("after"):
+        return []
+    written = trace.get("written")
+    ignored = record.get("ignored") or {}
+    return [path for path, whole in (written.items() if isinstance(written, dict) else ())
+            if whole and path not in ignored]
 
 
 class Indexer:

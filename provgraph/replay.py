@@ -63,6 +63,8 @@ class Resolved:
     changes: list[Change]  # before -> after
     used: list[tuple[str, str, str]]  # (path, oid in before, role)
     sizes: dict[str, int]  # oid -> size in bytes
+    regenerated: list[tuple[str, str]] = field(default_factory=list)  # (path, oid in after):
+    # files a traced command rewrote whole, whatever their bytes
 
 
 @dataclass
@@ -83,6 +85,7 @@ class Replay:
             # kinds a later provgraph may add, which this one leaves for that one to read.
             return self.nodes, self.edges
         self.large = {info["pointer"]: info for info in record.get("large", {}).values()}
+        self.ignored = _ignored_versions(record)
         self.sizes = item.sizes
         self.sequence += 1
         agent = self._agent(record.get("agent") or {})
@@ -91,13 +94,24 @@ class Replay:
         activity = record["id"]
         for path, oid, role in item.used:
             self._edge(USED, activity, self._current(path, oid), {"role": role})
+        trace = _complete_trace(record)
         deleted = []
         for change in item.changes:
-            if change.new_oid is None:
+            if trace is not None and not _made_by(trace, change):
+                self._observed(change)  # made by another process while this one ran
+            elif change.new_oid is None:
                 deleted.append(change.path)
                 self._delete(change.path)
             else:
                 self._generated(change, record, agent)
+        if trace is not None:
+            changed = {change.path for change in item.changes}
+            for path, oid in item.regenerated:
+                if path not in changed:  # rewritten with the very same bytes
+                    self._generated(Change(path, "M", oid, oid, "", ""), record, agent,
+                                    rewritten=True)
+            for path, version in sorted((record.get("ignored") or {}).items()):
+                self._ignored_generated(path, version, trace, record, agent)
         self._activity(record, agent, deleted)
         return self.nodes, self.edges
 
@@ -148,8 +162,9 @@ class Replay:
                 **state: Any) -> str:
         """Create the next version of `path` with content `oid` and make it current."""
         info = self.large.get(oid)
+        ignored = self.ignored.get(oid)
         digest = entity_digest(oid, info["sha256"] if info else None)
-        size = info["size"] if info else self.sizes.get(oid)
+        size = info["size"] if info else ignored["size"] if ignored else self.sizes.get(oid)
         node_id = entity_id(self.project, path, digest, origin)
         version = (previous.version if previous else 0) + 1
         props = {
@@ -160,6 +175,7 @@ class Replay:
             "digest": digest,
             "size": size,
             "large": True if info else None,
+            "ignored": True if ignored else None,  # git ignores it: recorded by digest
             # what an ingestor said about this file (a Caffe snapshot's iteration, ...)
             **self.record.get("entities", {}).get(path, {}),
         }
@@ -168,7 +184,7 @@ class Replay:
         self.touched.add(path)
         return node_id
 
-    def _current(self, path: str, oid: str, seen: bool = False) -> str:
+    def _current(self, path: str, oid: str, seen: bool = False, when: str | None = None) -> str:
         """The version of `path` with content `oid`, made current if it was not.
 
         `seen`: the record's own diff shows this content replacing another, outside
@@ -181,7 +197,7 @@ class Replay:
         replaced = previous.entity if previous else None
         origin = f"seen:{self.record['id']}" if seen else ""
         node_id = self._entity(path, oid, origin, previous,
-                               observed=_snapshot_time(self.record), replaced=replaced)
+                               observed=when or _snapshot_time(self.record), replaced=replaced)
         if replaced:
             self._edge(WAS_DERIVED_FROM, node_id, replaced, {"missing": True})
         return node_id
@@ -204,8 +220,35 @@ class Replay:
                                        observed=None, replaced=None)
             self.touched.add(path)
 
-    def _generated(self, change: Change, record: dict[str, Any], agent: str | None) -> None:
-        if change.old_oid == change.new_oid:
+    def _observed(self, change: Change) -> None:
+        """A change the trace says this command did not make: someone else made it while it
+        ran (a command running at the same time claims it when replayed; else it stays a
+        change made outside provgraph)."""
+        if change.new_oid is None:
+            self._delete(change.path)
+            return
+        previous = self.state.get(change.path)
+        if previous is None and change.old_oid is not None:
+            self._current(change.path, change.old_oid)
+        self._current(change.path, change.new_oid, seen=change.old_oid is not None,
+                      when=self.record.get("after_at"))
+
+    def _ignored_generated(self, path: str, version: dict[str, Any], trace: dict[str, Any],
+                           record: dict[str, Any], agent: str | None) -> None:
+        """A git-ignored file the command wrote: a new version unless it was left as it was."""
+        oid = ignored_oid(version)
+        previous = self.state.get(path)
+        old = previous.oid if previous and previous.entity else None
+        if old == oid and not trace["written"].get(path):
+            return  # opened for writing, nothing changed
+        self._generated(Change(path, "M" if old else "A", old, oid, "", ""), record, agent,
+                        rewritten=True)
+
+    def _generated(self, change: Change, record: dict[str, Any], agent: str | None,
+                   rewritten: bool = False) -> None:
+        """`rewritten`: the trace saw the command write the file whole, so identical bytes
+        are a new version all the same (a deterministic re-run has lineage)."""
+        if change.old_oid == change.new_oid and not rewritten:
             return  # only the mode changed: same content, same version
         if change.path in record.get("concurrent_changes", ()):
             return  # made by a command running at the same time: that one records it
@@ -252,6 +295,33 @@ class Replay:
     def _edge(self, kind: str, source: str, target: str,
               properties: dict[str, Any] | None = None) -> None:
         self.edges.append(Edge(kind, source, target, properties or {}))
+
+
+def ignored_oid(version: dict[str, Any]) -> str:
+    """How a git-ignored file's version is known: its blob (capture.ignored = "content"), else
+    its SHA-256 (which is also its `digest`)."""
+    return version.get("oid") or f"sha256:{version.get('sha256')}"
+
+
+def _ignored_versions(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    versions = [u for u in record.get("used", ()) if isinstance(u, dict) and u.get("ignored")]
+    versions += list((record.get("ignored") or {}).values())
+    return {ignored_oid(v): v for v in versions if isinstance(v, dict)}
+
+
+def _complete_trace(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The record's trace when it saw every process (else the snapshots' rules apply)."""
+    trace = record.get("trace")
+    if isinstance(trace, dict) and trace.get("complete") and isinstance(trace.get("written"),
+                                                                         dict):
+        return trace
+    return None
+
+
+def _made_by(trace: dict[str, Any], change: Change) -> bool:
+    if change.new_oid is None:
+        return change.path in trace.get("deleted", ()) or change.path in trace["written"]
+    return change.path in trace["written"]
 
 
 def _snapshot_time(record: dict[str, Any]) -> str:

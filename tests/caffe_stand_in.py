@@ -12,6 +12,13 @@ STAND_IN = """\
 # A stand-in for Caffe: prints a real log on stderr, byte for byte, writes the snapshot
 # files it names, and ends as the run did.
 import os, re, sys
+# read the solver and the net it names, as Caffe does
+for arg in sys.argv[1:]:
+    if arg.startswith("--solver="):
+        solver = open(arg.split("=", 1)[1]).read()
+        net = re.search(r'^\\s*net\\s*:\\s*"([^"]+)"', solver, re.M)
+        if net and os.path.exists(net.group(1)):
+            open(net.group(1)).read()
 log = open(os.environ["CAFFE_LOG"], "rb").read()
 sys.stderr.buffer.write(log)
 sys.stderr.flush()

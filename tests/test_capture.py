@@ -177,15 +177,32 @@ def test_the_users_git_state_is_exactly_as_without_prov(repo):
     assert not repo.git("ls-files", "--others", "--exclude-standard").count(".git/prov")
 
 
-def test_ignored_files_are_not_versioned(repo):
+def test_ignored_files_a_command_writes_are_recorded_by_digest_not_copied(repo):
     repo.write(".gitignore", "cache/\n")
+    repo.commit_all()
+
+    repo.ok("sh", "-c", "mkdir -p cache && echo x > cache/tmp.bin && echo y > out.txt")
+
+    graph = Graph.of(repo)
+    [activity] = graph.activities()
+    assert graph.generated(activity) == ["cache/tmp.bin@v1", "out.txt@v1"]
+    [ignored] = [n for n in graph.entities() if n.properties["path"] == "cache/tmp.bin"]
+    assert ignored.properties["ignored"] is True
+    assert ignored.properties["digest"] == "sha256:" + hashlib.sha256(b"x\n").hexdigest()
+    # git never got the content: no blob of it in the object store
+    assert subprocess.run(["git", "cat-file", "-e", blob_id(b"x\n")], cwd=repo.root,
+                          env=repo.env).returncode != 0
+
+
+def test_ignored_files_are_skipped_when_the_setting_says_so(repo):
+    repo.write(".gitignore", "cache/\n")
+    repo.write(".prov.toml", '[capture]\nignored = "skip"\n')
     repo.commit_all()
 
     repo.ok("sh", "-c", "mkdir -p cache && echo x > cache/tmp.bin && echo y > out.txt")
 
     [activity] = Graph.of(repo).activities()
     assert Graph.of(repo).generated(activity) == ["out.txt@v1"]
-
 
 def test_record_is_a_commit_holding_the_snapshots(repo):
     repo.write("in.txt", "1\n")

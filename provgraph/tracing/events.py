@@ -1,0 +1,193 @@
+"""The trace file: made before a command runs, read after it ended.
+
+Every traced process of the command (the LD_PRELOAD interposer in dynamically linked ones, the
+ptrace tracer for the others) appends records to one shared file; `record.h` says how. A
+record is `RS OP FLAGS PID NS NUL path NUL [path2 NUL]`:
+
+    P  a process started (path: its executable; FLAGS: its parent's pid)
+    O  a file opened (FLAGS: the open(2) flags)      T  truncated
+    R  renamed (path -> path2)                       L  hard-linked (path -> path2)
+    S  a symbolic link made (path: the link)         D  deleted (unlink, rmdir)
+    X  a program handed to the ptrace tracer         U  a program that ran untraced
+
+Only successful calls are recorded, so an `O` for reading means the file existed then.
+Standard library only: this runs on the capture path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import namedtuple
+
+MAGIC = b"PROVTRC3"
+HEADER = 32
+_TWO_PATHS = frozenset("RL")
+
+O_ACCMODE = 3
+O_WRONLY = os.O_WRONLY
+O_RDWR = os.O_RDWR
+O_CREAT = os.O_CREAT
+O_TRUNC = os.O_TRUNC
+O_APPEND = os.O_APPEND
+
+
+class Event(namedtuple("Event", "op flags pid ns path target")):
+    """Fields:
+        op: str  # one of P O T R L S D X U
+        flags: int
+        pid: int
+        ns: int  # when, in nanoseconds since the epoch
+        path: str
+        target: str | None  # the new name, for R and L
+    """
+
+    __slots__ = ()
+
+
+class Trace(namedtuple("Trace", "events lost")):
+    """Fields:
+        events: list[Event]  # in the order they happened
+        lost: int  # records dropped because the trace file could not grow (disk full)
+    """
+
+    __slots__ = ()
+
+    @property
+    def processes(self) -> int:
+        return len({e.pid for e in self.events})
+
+    @property
+    def untraced(self) -> list[str]:
+        return sorted({e.path for e in self.events if e.op == "U"})
+
+    @property
+    def ptraced(self) -> list[str]:
+        return sorted({e.path for e in self.events if e.op == "X"})
+
+
+def make_trace_file(path: str) -> None:
+    """An empty trace file: the header, nothing allocated yet (writers grow it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, MAGIC + bytes(24))
+    finally:
+        os.close(fd)
+
+
+def read_trace(path: str) -> Trace:
+    """Every complete record of the file, in time order (a record a killed process left
+    half-written, or one a full disk cut off, is skipped)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEADER)
+            if len(head) < HEADER or head[:8] != MAGIC:
+                return Trace([], 0)
+            reserved = int.from_bytes(head[8:16], "little")
+            lost = int.from_bytes(head[24:32], "little")
+            data = handle.read(reserved)
+    except FileNotFoundError:
+        return Trace([], 0)
+    events = []
+    for chunk in data.split(b"\x1e"):
+        event = _parse(chunk)
+        if event is not None:
+            events.append(event)
+    events.sort(key=lambda e: e.ns)
+    return Trace(events, lost)
+
+
+def _parse(chunk: bytes) -> Event | None:
+    words = chunk.split(b"\0")
+    try:
+        op, flags, pid, ns = words[0].split(b" ")
+        op = op.decode()
+        paths = 2 if op in _TWO_PATHS else 1
+        if len(words) < paths + 1 or not words[1]:
+            return None
+        target = os.fsdecode(words[2]) if paths == 2 else None
+        if paths == 2 and not target:
+            return None
+        return Event(op, int(flags), int(pid), int(ns), os.fsdecode(words[1]), target)
+    except ValueError:
+        return None
+
+
+class Access:
+    """What the traced processes did to one path, in order: the first access decides whether
+    the version that was there before was read."""
+
+    __slots__ = (
+        "created",
+        "deleted",
+        "first",
+        "moved_from",
+        "moved_to",
+        "read",
+        "truncated",
+        "written",
+    )
+
+    def __init__(self) -> None:
+        self.first: str | None = None  # "read", "write", "moved-in", "deleted"
+        self.read = False  # opened for reading or read-write
+        self.written = False  # opened for writing or read-write, or truncated
+        self.truncated = False  # opened with O_TRUNC, or truncated: a rewrite
+        self.created = False  # made anew: O_CREAT, rename or link onto it, symlink
+        self.deleted = False  # last seen deleted or renamed away
+        self.moved_from: list[str] = []  # paths renamed or linked onto this one
+        self.moved_to: list[str] = []
+
+    def see(self, kind: str) -> None:
+        if self.first is None:
+            self.first = kind
+
+
+def accesses(trace: Trace) -> dict[str, Access]:
+    """Per absolute path (as the processes named it), what happened to it."""
+    found: dict[str, Access] = {}
+
+    def at(path: str) -> Access:
+        access = found.get(path)
+        if access is None:
+            access = found[path] = Access()
+        return access
+
+    for event in trace.events:
+        op = event.op
+        if op == "O":
+            access = at(event.path)
+            mode = event.flags & O_ACCMODE
+            if mode != O_WRONLY:
+                access.read = True
+                access.see("read")
+            if mode != os.O_RDONLY or event.flags & O_TRUNC:
+                access.written = True
+                access.see("write")
+                access.truncated |= bool(event.flags & O_TRUNC)
+                access.created |= bool(event.flags & O_CREAT)
+                access.deleted = False
+        elif op == "T":
+            access = at(event.path)
+            access.see("write")
+            access.written = access.truncated = True
+            access.deleted = False
+        elif op in ("R", "L"):
+            source, target = at(event.path), at(event.target)
+            source.see("moved-away" if op == "R" else "read")
+            if op == "R":
+                source.deleted = True
+            source.moved_to.append(event.target)
+            target.see("moved-in")
+            target.created = target.written = True
+            target.deleted = False
+            target.moved_from.append(event.path)
+        elif op == "S":
+            access = at(event.path)
+            access.see("moved-in")
+            access.created = access.written = True
+            access.deleted = False
+        elif op == "D":
+            access = at(event.path)
+            access.see("deleted")
+            access.deleted = True
+    return found

@@ -1,0 +1,172 @@
+"""What the trace found, written into the journal record of the capture.
+
+The record gains (docs/capture.md, "The record"):
+
+- `used`: the files whose version before the command was read (`observe.py` says which), each
+  with its `role`; a git-ignored one also carries `ignored: true` and the `sha256`/`size` (and
+  `oid`, when `capture.ignored = "content"`) of the version read;
+- `trace`: `mechanism`, `processes`, `written` (path -> whether it was rewritten whole, which
+  makes identical bytes a new version too), `deleted`, `untraced` (programs that ran without
+  tracing), `lost` (records a full disk dropped), `complete` (no program escaped the trace);
+- `ignored`: path -> `{sha256, size[, oid]}` of every git-ignored file the command wrote, as it
+  is after the command.
+
+Snapshots stay the source of versions and digests of the files git sees; the trace decides
+which of their changes this command made and which versions it read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from provgraph import gitio
+from provgraph.snapshot import file_sha256, locked
+from provgraph.tracing.events import Trace
+from provgraph.tracing.observe import Observed, observe
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from provgraph.repo import Repository
+
+IGNORED_MODES = ("digest", "content", "skip")
+
+
+def audit_reads(path: str) -> list[str]:
+    """Files the Python audit hook saw opened for reading: `<folder>\\0<path as given>` lines."""
+    try:
+        with open(path, "rb") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return []
+    found = []
+    for line in lines:
+        folder, _, given = line.partition(b"\0")
+        if given:
+            found.append(os.path.join(os.fsdecode(folder), os.fsdecode(given)))
+    return found
+
+
+def apply(repo: Repository, record: dict[str, Any], trace: Trace, audit: list[str],
+          before_tree: str, after_tree: str, ignored_mode: str, large_limit: int,
+          extra_used: list[dict[str, Any]]) -> Observed:
+    """Fill the record's `used`, `trace` and `ignored` from what the processes did."""
+    seen = observe(trace, repo.root, audit)
+    paths = sorted(set(seen.used) | set(seen.written))
+    present = _in_trees(repo, before_tree, after_tree, paths)
+    digests = _IgnoredDigests(repo)
+    used: dict[str, dict[str, Any]] = {}
+    ignored: dict[str, dict[str, Any]] = {}
+    skipped = 0
+    for path, role in seen.used.items():
+        if (before_tree, path) in present:
+            used[path] = {"path": path, "role": role}
+        elif (after_tree, path) not in present and os.path.isfile(_full(repo, path)):
+            # not in either snapshot but a file: git ignores it
+            if ignored_mode == "skip":
+                skipped += 1
+                continue
+            rewritten = path in seen.written
+            version = (digests.previous(path) if rewritten
+                       else digests.describe(path, ignored_mode, large_limit, repo))
+            if version is not None:
+                used[path] = {"path": path, "role": role, "ignored": True, **version}
+    for path in seen.written:
+        if (after_tree, path) in present or not os.path.isfile(_full(repo, path)):
+            continue
+        if ignored_mode == "skip":
+            skipped += 1
+            continue
+        version = digests.describe(path, ignored_mode, large_limit, repo)
+        if version is not None:
+            ignored[path] = version
+    digests.save()
+    for item in extra_used:  # what ingestors know (a commit's versions, a solver's net)
+        used.setdefault(item["path"], item)
+    record["used"] = list(used.values())
+    record["trace"] = {
+        "mechanism": record.get("trace", {}).get("mechanism", "preload"),
+        "processes": seen.processes,
+        "written": dict(sorted(seen.written.items())),
+        "deleted": seen.deleted,
+        "untraced": seen.untraced,
+        "lost": seen.lost,
+        "complete": not seen.untraced and not seen.lost,
+    }
+    if skipped:
+        record["trace"]["ignored_skipped"] = skipped
+    if ignored:
+        record["ignored"] = ignored
+    return seen
+
+
+def _full(repo: Repository, path: str) -> str:
+    return os.path.join(repo.root, path)
+
+
+def _in_trees(repo: Repository, before: str, after: str, paths: list[str]
+              ) -> set[tuple[str, str]]:
+    """Which (tree, path) pairs exist, asked of git at once."""
+    names = [f"{tree}:{path}" for path in paths for tree in (before, after)]
+    found = gitio.batch_check(repo.root, names) if names else {}
+    return {(tree, path) for path in paths for tree in (before, after)
+            if found.get(f"{tree}:{path}")}
+
+
+class _IgnoredDigests:
+    """Digests of git-ignored files, cached by size, mtime and inode in
+    `.git/prov/ignored.json` (an image folder is not hashed again on every run)."""
+
+    def __init__(self, repo: Repository):
+        self.path = repo.prov_path("ignored.json")
+        self.repo = repo
+        try:
+            with open(self.path, "rb") as handle:
+                self.known: dict[str, list] = json.loads(handle.read())
+            if not isinstance(self.known, dict):
+                self.known = {}
+        except (OSError, ValueError):
+            self.known = {}
+        self.changed = False
+
+    def previous(self, path: str) -> dict[str, Any] | None:
+        """The version last recorded (the file has been rewritten since)."""
+        entry = self.known.get(path)
+        if not isinstance(entry, list) or len(entry) != 4:
+            return None
+        return {"sha256": entry[3], "size": entry[0]}
+
+    def describe(self, path: str, mode: str, large_limit: int, repo: Repository
+                 ) -> dict[str, Any] | None:
+        full = _full(repo, path)
+        try:
+            st = os.stat(full)
+        except OSError:
+            return None
+        signature = [st.st_size, st.st_mtime_ns, st.st_ino]
+        entry = self.known.get(path)
+        if isinstance(entry, list) and len(entry) == 4 and entry[:3] == signature:
+            sha = entry[3]
+        else:
+            try:
+                sha = file_sha256(full)
+            except OSError:
+                return None
+            self.known[path] = [*signature, sha]
+            self.changed = True
+        version: dict[str, Any] = {"sha256": sha, "size": st.st_size}
+        if mode == "content" and st.st_size <= large_limit:
+            try:
+                with open(full, "rb") as handle:
+                    version["oid"] = repo.objects.write("blob", handle.read())
+            except OSError:
+                pass
+        return version
+
+    def save(self) -> None:
+        if self.changed:
+            with locked(self.repo.prov_path("ignored.lock")):
+                gitio.write_file_atomic(self.path, json.dumps(self.known).encode(),
+                                        durable=False)

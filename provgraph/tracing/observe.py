@@ -1,0 +1,145 @@
+"""From what the processes did to what the record says: used, generated, deleted.
+
+The rules (README, "What a capture records"):
+
+- **used**: a file of the work tree whose first access by the command's processes was a read
+  (opened for reading or read-write; only successful opens are traced, so it existed then), or
+  that the command renamed or linked elsewhere (its content moved on). A file only opened
+  for writing is never used.
+- **written**: opened for writing, truncated, created, or renamed or linked into place. Whether
+  it becomes a new version is decided with the snapshots: it does when its content changed,
+  and also when it was rewritten whole (O_TRUNC, created, renamed into place) with identical
+  bytes, so that a deterministic re-run still has lineage. A file opened for writing and left
+  as it was (`touch`) is not.
+- **deleted**: removed or renamed away, and gone at the end.
+
+Paths are resolved through symlinks and the processes' working folders; reads of anything
+outside the work tree, or inside `.git/`, are not entities.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import namedtuple
+
+from provgraph.tracing.events import Access, Trace, accesses
+
+#: File names and extensions that make a read file a program's code or its configuration.
+CODE_EXTENSIONS = frozenset({
+    ".py", ".pyw", ".ipynb", ".sh", ".bash", ".zsh", ".r", ".rmd", ".jl", ".pl", ".pm",
+    ".rb", ".js", ".mjs", ".ts", ".lua", ".awk", ".sed", ".mk", ".m", ".scala", ".sql",
+    ".do", ".ado", ".tcl",
+})
+CODE_NAMES = frozenset({"makefile", "gnumakefile", "snakefile", "dockerfile", "justfile",
+                        "rakefile", "dvc.yaml"})
+CONFIG_EXTENSIONS = frozenset({".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf", ".env",
+                               ".prototxt", ".properties"})
+CONFIG_WORDS = ("param", "config", "setting", "hparam", "hyper", "args", "options")
+
+
+class Observed(namedtuple("Observed", "used written deleted processes untraced lost")):
+    """Fields:
+        used: dict[str, str]  # repository path -> role (read, read-write, code, config, moved)
+        written: dict[str, bool]  # repository path -> rewritten whole (a regeneration even
+                                  # when the bytes come out the same)
+        deleted: list[str]  # repository paths
+        processes: int
+        untraced: list[str]  # programs that ran without tracing (no ptrace here)
+        lost: int  # trace records dropped (disk full)
+    """
+
+    __slots__ = ()
+
+
+def role_of(path: str, access: Access | None) -> str:
+    """What a used file was to the command, from its name and how it was opened."""
+    name = os.path.basename(path).lower()
+    ext = os.path.splitext(name)[1]
+    if access is not None and access.first in ("moved-away", "moved-in"):
+        return "moved"
+    if access is not None and access.written and access.read:
+        return "read-write"
+    if ext in CODE_EXTENSIONS or name in CODE_NAMES:
+        return "code"
+    if ext in CONFIG_EXTENSIONS or name == ".env" or (
+            ext == ".json" and any(word in name for word in CONFIG_WORDS)):
+        return "config"
+    return "read"
+
+
+def _source_of(path: str) -> str | None:
+    """A cached `__pycache__/mod.cpython-311.pyc` stands for `mod.py` (Python reads the cache
+    instead of the module's source); a cache with no source is not an entity."""
+    folder, name = os.path.split(path)
+    if os.path.basename(folder) != "__pycache__" or not name.endswith(".pyc"):
+        return path
+    source = os.path.join(os.path.dirname(folder), name.split(".", 1)[0] + ".py")
+    return source if os.path.isfile(source) else None
+
+
+class Resolver:
+    """Absolute paths as the processes gave them -> repository paths (None: not ours)."""
+
+    def __init__(self, root: str):
+        self.root = os.path.realpath(root)
+        self.prefix = os.path.join(self.root, "")
+        self.cache: dict[str, str | None] = {}
+
+    def __call__(self, path: str) -> str | None:
+        found = self.cache.get(path, "")
+        if found != "":
+            return found
+        real = _source_of(os.path.realpath(path))
+        rel = None
+        if real and real.startswith(self.prefix):
+            rel = real[len(self.prefix):]
+            rel = None if rel.split(os.sep, 1)[0] == ".git" else rel.replace(os.sep, "/")
+        self.cache[path] = rel
+        return rel
+
+
+def _is_cache(path: str) -> bool:
+    return path.endswith(".pyc") and os.path.basename(os.path.dirname(path)) == "__pycache__"
+
+
+OUTSIDE = "\0outside"  # a path outside the work tree, in a rename or link with one inside
+
+
+def observe(trace: Trace, root: str, audit_reads: list[str] = ()) -> Observed:
+    """What the command did to the work tree, from its trace and its Python processes' reads.
+
+    Paths are resolved before the accesses are put in order, so that two spellings of one file
+    (through a symlink, or `cd`) are one file whose first access is known."""
+    resolve = Resolver(root)
+    events = []
+    for event in trace.events:
+        if event.op in ("P", "X", "U"):
+            continue
+        writes = event.op != "O" or event.flags & 3 != os.O_RDONLY
+        if writes and (_is_cache(event.path) or (event.target and _is_cache(event.target))):
+            continue  # Python writing its bytecode cache
+        path = resolve(event.path) or OUTSIDE
+        target = (resolve(event.target) or OUTSIDE) if event.target is not None else None
+        if path != OUTSIDE or (target is not None and target != OUTSIDE):
+            events.append(event._replace(path=path, target=target))
+    per_path = accesses(Trace(events, trace.lost))
+    per_path.pop(OUTSIDE, None)
+    used: dict[str, str] = {}
+    written: dict[str, bool] = {}
+    deleted: list[str] = []
+    for rel, access in per_path.items():
+        full = os.path.join(resolve.root, rel)
+        if access.first in ("read", "moved-away") and not os.path.isdir(full):
+            used[rel] = role_of(rel, access)
+        exists = os.path.lexists(full)
+        if access.written and exists and not os.path.isdir(full):
+            written[rel] = access.truncated or access.created
+        if access.deleted and not exists:
+            deleted.append(rel)
+    for path in audit_reads:  # Python processes the interposer did not reach
+        rel = resolve(path)
+        if rel is not None and rel not in per_path and os.path.isfile(
+                os.path.join(resolve.root, rel)):
+            used[rel] = role_of(rel, None)
+    return Observed(used, written, sorted(deleted), trace.processes, trace.untraced,
+                    trace.lost)
