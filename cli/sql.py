@@ -19,6 +19,10 @@ from provgraph.cli.common import console, json_out, opened_index
 def command(query: str, as_json: bool, as_csv: bool) -> None:
     """Run QUERY on the embedded index, read-only.
 
+    Read-only by construction: the index is attached READ_ONLY to a DuckDB that reads and
+    writes no file (no COPY, EXPORT, ATTACH, read_csv of a file), installs and loads no
+    extension, and keeps its settings.
+
     Tables: nodes(id, label, project, name, properties JSON) and edges(type, source, target,
     project, properties JSON); views entities, activities and agents. Example:
     prov sql "SELECT name, properties->>'exit_code' FROM activities"
