@@ -27,7 +27,8 @@ class FileviewGroup(click.Group):
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage(ctx.command_path,
                               "[-c] -n NAME (-q SQL | -s SCRIPT [-i FILE]...) [OPTIONS]\n"
-                              "       prov fileview cat|list|show|status|refresh|drop ...")
+                              "       prov fileview cat|list|show|status|refresh|trust|drop "
+                              "...")
 
 
 DEFINE_OPTIONS = ("name", "query", "script", "inputs", "create", "dialect", "header", "fmt",
@@ -137,9 +138,11 @@ def list_command(as_json: bool) -> None:
     """List the views: name, kind, materialized or virtual, inputs."""
     import provgraph.fileview as fv
 
-    found = fv.list_views(repository())
+    repo = repository()
+    found = fv.list_views(repo)
+    review = _needing_review(repo, found.values())
     if as_json:
-        json_out([_summary(v) for v in found.values()])
+        json_out([_summary(v, v.name in review) for v in found.values()])
         return
     if not found:
         _note("No views yet: prov fileview -n NAME -q 'select ... from {file.csv}'")
@@ -147,15 +150,26 @@ def list_command(as_json: bool) -> None:
     width = max(len(n) for n in found)
     for view in found.values():
         how = "materialized" if view.materialized else "virtual"
+        mark = f"  (needs review: prov fileview trust {view.name})" if view.name in review \
+            else ""
         console.print(f"{view.name:<{width}}  {view.kind:<6}  {how:<12}  "
-                      f"{', '.join(view.inputs)}", markup=False)
+                      f"{', '.join(view.inputs)}{mark}", markup=False)
 
 
-def _summary(view) -> dict:
+def _needing_review(repo, views) -> set[str]:
+    """The views defined in another clone and not accepted here (`prov fileview trust`)."""
+    from provgraph.fileview.trust import accepted, needs_review
+
+    known = accepted(repo)
+    return {v.name for v in views if needs_review(repo, v, known)}
+
+
+def _summary(view, needs_review: bool = False) -> dict:
     last = view.last
     return {
         "name": view.name, "kind": view.kind, "materialized": view.materialized,
         "inputs": view.inputs, "defined": view.defined, "agent": view.agent,
+        "clone": view.chain, "needs_review": needs_review,
         "definition": view.definition,
         "last_materialization": None if last is None else {
             "activity": last.activity, "ended": last.ended, "inputs": last.inputs,
@@ -173,8 +187,9 @@ def show_command(name: str, as_json: bool) -> None:
 
     repo = repository()
     view = fv.show(repo, _repo_name(repo, name))
+    review = bool(_needing_review(repo, [view]))
     if as_json:
-        json_out(_summary(view))
+        json_out(_summary(view, review))
         return
     d = view.definition
     lines = [f"view     {view.name}",
@@ -195,6 +210,9 @@ def show_command(name: str, as_json: bool) -> None:
         lines.append(f"written  {last.ended} by activity {last.activity}{rows}")
         for path, oid in last.inputs.items():
             lines.append(f"  used   {path} ({(oid or 'not recorded')[:12]})")
+    if review:
+        lines.append(f"trust    needs review: defined in another clone; prov fileview trust "
+                     f"{view.name} shows it and accepts it")
     console.print("\n".join(lines), markup=False)
 
 
@@ -208,7 +226,8 @@ def status_command(names: tuple[str, ...], as_json: bool) -> None:
     repo = repository()
     found = fv.status(repo, [_repo_name(repo, n) for n in names] or None)
     if as_json:
-        json_out([{"name": s.name, "state": s.state, "changed": s.changed} for s in found])
+        json_out([{"name": s.name, "state": s.state, "changed": s.changed,
+                   "needs_review": s.needs_review} for s in found])
         return
     if not found:
         _note("No views yet.")
@@ -244,6 +263,77 @@ def refresh_command(ctx: click.Context, names: tuple[str, ...], force: bool) -> 
         _note(f"prov: {item.name}: {item.action.removeprefix('failed: ')}")
     if failed:
         raise SystemExit(1)
+
+
+@command.command("trust")
+@click.argument("name")
+@click.option("--show", is_flag=True, help="Only print the definition; accept nothing.")
+def trust_command(name: str, show: bool) -> None:
+    """Accept the view NAME, defined in another clone, so that refresh and cat run it.
+
+    Prints what is accepted (the query or script, its inputs, its folder, who defined it and
+    when), then records that this clone accepts that exact definition (a digest under
+    .git/prov/, never committed): a changed definition needs accepting again. Views defined
+    in this clone need no acceptance.
+    """
+    import provgraph.fileview as fv
+    from provgraph.fileview import trust
+
+    repo = repository()
+    view = fv.show(repo, _repo_name(repo, name))
+    console.print("\n".join(_definition_lines(view)), markup=False)
+    if not trust.foreign(repo, view):
+        _note(f"{view.name} is this clone's own (defined or run here): it needs no "
+              "acceptance.")
+    elif not trust.needs_review(repo, view):
+        _note(f"This definition of {view.name} was accepted before.")
+    elif show:
+        _note(f"Not accepted (--show): `prov fileview trust {view.name}` accepts it.")
+    else:
+        fv.accept(repo, view.name)
+        _note(f"Accepted this definition of {view.name}: prov fileview refresh and cat run it "
+              "now (a changed definition needs accepting again).")
+
+
+def _definition_lines(view) -> list[str]:
+    """A definition as it will run, every character visible (`_visible`): what a user
+    accepts must be what they read."""
+    d = view.definition
+    lines = [f"view     {_visible(view.name)}",
+             f"kind     {_visible(str(view.kind))} "
+             f"({'materialized' if view.materialized else 'virtual'})",
+             f"defined  {_visible(view.defined)}" + (f" by {_visible(view.agent)}"
+                                                     if view.agent else "")
+             + f" in clone {_visible(view.chain) or '?'}",
+             f"folder   {_visible(str(d.get('cwd', '.')))}"]
+    if view.kind == "script":
+        lines.append(f"script   {_visible(str(d.get('script')))}")
+        if d.get("stdin"):
+            lines.append(f"stdin    {', '.join(_visible(str(p)) for p in d['stdin'])}")
+    else:
+        lines.append(f"sql      {_visible(str(d.get('query')))}")
+        lines.append(f"dialect  {_visible(str(d.get('dialect', 'duckdb')))}")
+    lines.append(f"inputs   {', '.join(_visible(str(p)) for p in view.inputs) or '(none)'}")
+    return lines
+
+
+def _visible(text: str) -> str:
+    """`text` with control and invisible format characters (escape sequences, carriage
+    returns, bidirectional overrides, zero-width spaces) written as `\\x1b`, `\\u202e`:
+    they could hide part of a script from the person accepting it. Newlines are kept, the
+    lines after the first indented."""
+    import unicodedata
+
+    out = []
+    for char in text:
+        if char == "\n":
+            out.append("\n         ")
+        elif char == "\t" or unicodedata.category(char) not in ("Cc", "Cf", "Zl", "Zp"):
+            out.append(char)
+        else:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
 
 
 @command.command("drop")

@@ -15,11 +15,16 @@ output version it generated, the query, the engine and the column lineage.
     fv.cat(repo, "results.csv")                  # prov fileview cat results.csv
     [s.state for s in fv.status(repo)]           # prov fileview status
     fv.refresh(repo)                             # prov fileview refresh
+    fv.accept(repo, "results.csv")               # prov fileview trust results.csv
+
+Views defined in another clone (pulled) are evaluated only once accepted (`accept`, module
+`trust`); SQL runs in DuckDB's sandbox (`provgraph.sandbox`), inputs and outputs inside the
+work tree (`paths`).
 
 Modules: `tables` (files as tables), `sql` (placeholders, sqlglot, lineage), `script`
 (script views), `engine` (DuckDB settings, output), `evaluate` (one evaluation),
 `materialize` (the recorded activity), `views` (definitions in the journal), `staleness`
-(staleness).
+(staleness), `paths` (where a view may read and write), `trust` (others' views).
 """
 
 from __future__ import annotations
@@ -134,13 +139,24 @@ def cat(repo: Repository, name: str, format: str | None = None,
     """Evaluate a view to standard output (nothing is recorded or written)."""
     from provgraph.fileview import views
     from provgraph.fileview.evaluate import Evaluation
+    from provgraph.fileview.trust import check
 
     view = views.get(repo, name)
+    check(repo, view)  # defined in another clone: only once accepted
     evaluation = Evaluation(repo, view.definition, memory_limit)
     try:
         evaluation.prepare().cat(format)
     finally:
         evaluation.close()
+
+
+def accept(repo: Repository, name: str) -> bool:
+    """Accept the current definition of the view `name`, defined in another clone, so that
+    `refresh` and `cat` evaluate it; False when there was nothing to accept."""
+    from provgraph.fileview import trust as tr
+    from provgraph.fileview import views
+
+    return tr.accept(repo, views.get(repo, name))
 
 
 def drop(repo: Repository, name: str) -> None:
@@ -158,17 +174,23 @@ def drop(repo: Repository, name: str) -> None:
 def status(repo: Repository, names: list[str] | None = None) -> list[ViewStatus]:
     from provgraph.fileview import staleness as st
     from provgraph.fileview import views
+    from provgraph.fileview.trust import accepted, needs_review
 
     found = views.load(repo)
     if names:
         found = {n: views.get(repo, n) for n in names}
-    return st.status(repo, found)
+    states = st.status(repo, found)
+    known = accepted(repo)
+    for state in states:
+        state.needs_review = needs_review(repo, state.view, known)
+    return states
 
 
 @dataclass
 class Refreshed:
     name: str
-    action: str  # "refreshed", "up to date", "skipped: ...", "failed: ..."
+    action: str  # "refreshed", "up to date", "skipped: ...", "failed: ..." (also: not
+    # accepted, see `trust`)
     result: Result | None = None
 
 
@@ -180,6 +202,7 @@ def refresh(repo: Repository, names: list[str] | None = None, force: bool = Fals
     from provgraph.fileview import materialize as mat
     from provgraph.fileview import staleness as st
     from provgraph.fileview import views
+    from provgraph.fileview.trust import needs_review, refusal
 
     every = views.load(repo)
     chosen = {n: views.get(repo, n) for n in names} if names else {
@@ -197,6 +220,9 @@ def refresh(repo: Repository, names: list[str] | None = None, force: bool = Fals
         if state.state == "modified" and not force:
             done.append(Refreshed(view.name, "skipped: the file was changed since the view "
                                              "wrote it (--force overwrites it)"))
+            continue
+        if needs_review(repo, view):  # defined in another clone, not accepted here
+            done.append(Refreshed(view.name, f"failed: {refusal(view)}"))
             continue
         try:
             result = mat.materialize(repo, view.definition, refresh=view.last is not None,

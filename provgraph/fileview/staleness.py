@@ -25,6 +25,7 @@ class ViewStatus:
     view: View
     state: str  # fresh, stale, modified, missing, virtual
     changed: list[str] = field(default_factory=list)  # inputs changed or gone
+    needs_review: bool = False  # defined in another clone, not accepted (fileview.trust)
 
     @property
     def name(self) -> str:
@@ -32,10 +33,15 @@ class ViewStatus:
 
     def describe(self) -> str:
         if self.state == "stale":
-            return "stale: " + ", ".join(self.changed) + " changed"
-        return {"fresh": "up to date", "modified": "the file was changed since it was written",
-                "missing": "the file is not there", "virtual": "virtual (not materialized)"
-                }[self.state]
+            text = "stale: " + ", ".join(self.changed) + " changed"
+        else:
+            text = {"fresh": "up to date",
+                    "modified": "the file was changed since it was written",
+                    "missing": "the file is not there",
+                    "virtual": "virtual (not materialized)"}[self.state]
+        if self.needs_review:
+            text += f"; needs review (prov fileview trust {self.name})"
+        return text
 
 
 def current_objects(repo: Repository, paths: list[str]) -> dict[str, str | None]:

@@ -11,7 +11,10 @@ Two kinds of journal record speak of views:
   objects of the input versions it read and of the file it wrote.
 
 A view's state is the latest of these records by the time it ended (ties broken by id, as the
-replay orders records), whichever clone wrote it. DEFINITION is a dict:
+replay orders records), whichever clone wrote it; `View.chain` says which clone's journal
+chain holds that record, `View.own` the digests of the definitions this clone wrote itself
+(a definition from another clone runs only once accepted: `provgraph.fileview.trust`).
+DEFINITION is a dict:
 
     {"name": "results.csv",            # the output's repository path (the view's name)
      "kind": "sql" | "script",
@@ -38,7 +41,7 @@ from provgraph import gitio
 from provgraph.journal import Journal
 from provgraph.repo import ProvError, Repository
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: events carry the chain (clone) that wrote them
 
 
 @dataclass
@@ -63,6 +66,8 @@ class View:
     agent: str = ""
     last: Materialization | None = None  # the latest materialization, of any definition
     outputs: set[str] = field(default_factory=set)  # every object a materialization wrote
+    chain: str = ""  # the clone whose journal chain holds the latest record (its author)
+    own: set[str] = field(default_factory=set)  # digests of definitions this clone wrote
 
     @property
     def kind(self) -> str:
@@ -71,6 +76,14 @@ class View:
     @property
     def inputs(self) -> list[str]:
         return list(self.definition.get("inputs", []))
+
+
+def digest(definition: dict[str, Any]) -> str:
+    """The SHA-256 of a definition, canonical JSON: the same definition, the same digest."""
+    import hashlib
+
+    text = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def definition_of(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -133,7 +146,12 @@ def _scan(repo: Repository) -> dict[str, Any]:
     views = cache["views"]
     for entry in entries:
         for name, slot, event in _events(entry.record):
+            event["chain"] = entry.chain
             slots = views.setdefault(name, {})
+            if entry.chain == repo.clone_id and event.get("definition"):
+                own = slots.setdefault("own", [])
+                if (found := digest(event["definition"])) not in own:
+                    own.append(found)
             if slot == "made":
                 slots.setdefault("outputs", [])
                 if event.get("output") and event["output"] not in slots["outputs"]:
@@ -161,7 +179,8 @@ def load(repo: Repository, include_dropped: bool = False) -> dict[str, View]:
                                    made.get("rows"))
         definition = state.get("definition") or (made or {}).get("definition") or {}
         found[name] = View(name, definition, bool(state.get("materialized")), state["key"][0],
-                           state.get("agent", ""), last, set(slots.get("outputs", [])))
+                           state.get("agent", ""), last, set(slots.get("outputs", [])),
+                           state.get("chain", ""), set(slots.get("own", [])))
     return found
 
 

@@ -58,8 +58,10 @@ def test_status_says_which_views_are_stale_and_refresh_makes_new_activities(repo
     repo.write("data.csv", "1,cat\n2,dog\n3,dog\n")
     repo.path("copy.csv").unlink()
     states = json.loads(repo.ok("fileview", "status", "--json").stdout)
-    assert states == [{"name": "copy.csv", "state": "missing", "changed": []},
-                      {"name": "counts.csv", "state": "stale", "changed": ["data.csv"]}]
+    assert states == [{"name": "copy.csv", "state": "missing", "changed": [],
+                       "needs_review": False},
+                      {"name": "counts.csv", "state": "stale", "changed": ["data.csv"],
+                       "needs_review": False}]
     assert repo.ok("fileview", "status", "counts.csv").stdout == \
         "counts.csv  stale: data.csv changed\n"
 
@@ -108,8 +110,15 @@ def test_definitions_travel_through_push_and_pull(tmp_path, repo_factory):
     alice.ok("push")
     assert "Pulled 2 new record(s)" in bob.ok("pull").stdout
 
-    assert bob.ok("fileview", "list").stdout == ("counts.csv  sql     materialized  data.csv\n"
-                                                 "dogs.csv    sql     virtual       data.csv\n")
+    # Alice's views run at Bob's only once he has accepted them (tests/fileview/
+    # test_view_trust.py has the rest)
+    assert bob.ok("fileview", "list").stdout == (
+        "counts.csv  sql     materialized  data.csv  (needs review: prov fileview trust "
+        "counts.csv)\n"
+        "dogs.csv    sql     virtual       data.csv  (needs review: prov fileview trust "
+        "dogs.csv)\n")
+    bob.ok("fileview", "trust", "counts.csv")
+    bob.ok("fileview", "trust", "dogs.csv")
     assert bob.ok("fileview", "cat", "dogs.csv").stdout == "_c0,_c1\n2,dog\n"
     # Alice's file is not in Bob's work tree: refresh makes it here, as Bob's activity
     assert bob.ok("fileview", "status", "counts.csv").stdout == \
