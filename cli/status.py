@@ -33,6 +33,7 @@ def command(as_json: bool) -> None:
         "index": index,
         "running": [r["record"]["command"] for r in running],
         "large_file_limit": config.large_file_limit,
+        "tracing": _tracing_status(repo, config),
         "neo4j": _neo4j_status(repo, config),
     }
     if as_json:
@@ -59,6 +60,38 @@ def command(as_json: bool) -> None:
         if neo4j.get("error"):
             console.print(f"            last sync failed: {escape(neo4j['error'])}")
     console.print(f"large files over {info['large_file_limit']:,} bytes are kept by digest only")
+    tracing = info["tracing"]
+    if tracing["unavailable"]:
+        console.print(f"tracing     off: {escape(tracing['unavailable'])} (Python's audit hook "
+                      "and command lines instead)")
+    else:
+        console.print(f"tracing     every process of each command ({tracing['mechanism']})")
+    ignored = tracing["ignored"]
+    if ignored["mode"] == "skip":
+        console.print("ignored     git-ignored files are not recorded (capture.ignored = skip)")
+    else:
+        how = "by digest" if ignored["mode"] == "digest" else "by digest and content"
+        console.print(f"ignored     {ignored['recorded']} git-ignored files recorded {how}")
+
+
+def _tracing_status(repo, config) -> dict:
+    """How commands are traced here, and the git-ignored files recorded (from the digest
+    cache, without opening the index)."""
+    import json
+    import os
+
+    from provgraph import tracing
+
+    reason = tracing.unavailable() if config.trace else "capture.trace is off"
+    try:
+        with open(repo.prov_path("ignored.json"), "rb") as handle:
+            known = json.loads(handle.read())
+    except (OSError, ValueError):
+        known = {}
+    mechanism = "preload+ptrace" if os.access(tracing.TRACER, os.X_OK) else "preload"
+    return {"unavailable": reason, "mechanism": None if reason else mechanism,
+            "ignored": {"mode": config.ignored_mode,
+                        "recorded": len(known) if isinstance(known, dict) else 0}}
 
 
 def _neo4j_status(repo, config) -> dict | None:

@@ -11,7 +11,11 @@ import time
 
 def now() -> str:
     """The current time, e.g. 2026-11-26T05:58:29.792056+00:00."""
-    ns = time.time_ns()
+    return from_ns(time.time_ns())
+
+
+def from_ns(ns: int) -> str:
+    """A time in nanoseconds since the epoch, as provgraph records times."""
     seconds, rest = divmod(ns, 1_000_000_000)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     return f"{stamp}.{rest // 1000:06d}+00:00"

@@ -120,6 +120,7 @@ class Access:
         "created",
         "deleted",
         "first",
+        "last_write",
         "moved_from",
         "moved_to",
         "read",
@@ -136,6 +137,7 @@ class Access:
         self.deleted = False  # last seen deleted or renamed away
         self.moved_from: list[str] = []  # paths renamed or linked onto this one
         self.moved_to: list[str] = []
+        self.last_write = 0  # when it was last opened for writing, truncated or moved in (ns)
 
     def see(self, kind: str) -> None:
         if self.first is None:
@@ -162,6 +164,7 @@ def accesses(trace: Trace) -> dict[str, Access]:
                 access.see("read")
             if mode != os.O_RDONLY or event.flags & O_TRUNC:
                 access.written = True
+                access.last_write = event.ns
                 access.see("write")
                 access.truncated |= bool(event.flags & O_TRUNC)
                 access.created |= bool(event.flags & O_CREAT)
@@ -170,6 +173,7 @@ def accesses(trace: Trace) -> dict[str, Access]:
             access = at(event.path)
             access.see("write")
             access.written = access.truncated = True
+            access.last_write = event.ns
             access.deleted = False
         elif op in ("R", "L"):
             source, target = at(event.path), at(event.target)
@@ -179,12 +183,14 @@ def accesses(trace: Trace) -> dict[str, Access]:
             source.moved_to.append(event.target)
             target.see("moved-in")
             target.created = target.written = True
+            target.last_write = event.ns
             target.deleted = False
             target.moved_from.append(event.path)
         elif op == "S":
             access = at(event.path)
             access.see("moved-in")
             access.created = access.written = True
+            access.last_write = event.ns
             access.deleted = False
         elif op == "D":
             access = at(event.path)

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from provgraph import gitio
 from provgraph.snapshot import file_sha256, locked
-from provgraph.tracing.events import Trace
+from provgraph.timestamps import from_ns
+from provgraph.tracing.events import Trace, read_trace
 from provgraph.tracing.observe import Observed, observe
 
 TYPE_CHECKING = False
@@ -90,16 +92,48 @@ def apply(repo: Repository, record: dict[str, Any], trace: Trace, audit: list[st
         "mechanism": record.get("trace", {}).get("mechanism", "preload"),
         "processes": seen.processes,
         "written": dict(sorted(seen.written.items())),
+        "last_write": {p: from_ns(ns) for p, ns in sorted(seen.last_write.items()) if ns},
         "deleted": seen.deleted,
         "untraced": seen.untraced,
         "lost": seen.lost,
         "complete": not seen.untraced and not seen.lost,
     }
+    overwritten = _overwritten(repo, record["id"], seen.last_write, time.time_ns())
+    if overwritten:
+        record["trace"]["overwritten"] = overwritten
     if skipped:
         record["trace"]["ignored_skipped"] = skipped
     if ignored:
         record["ignored"] = ignored
     return seen
+
+
+def _overwritten(repo: Repository, activity: str, last_write: dict[str, int], until: int
+                 ) -> list[str]:
+    """Files this command wrote that a command still running wrote again afterwards: what the
+    after-snapshot shows of them is that command's, not this one's.
+
+    (A command that has already ended is seen by the replay, from the times in its record.)"""
+    from provgraph import recovery
+    from provgraph.tracing.observe import Resolver
+
+    others = [m for m in recovery.markers(repo) if m.record.get("record", {}).get("id")
+              not in (None, activity)]
+    if not others or not last_write:
+        return []
+    resolve = Resolver(repo.root)
+    found: set[str] = set()
+    for marker in others:
+        folder = marker.path.removesuffix(".json") + ".d"
+        for event in read_trace(os.path.join(folder, "trace")).events:
+            if event.op == "O" and event.flags & 3 == os.O_RDONLY and not event.flags & os.O_TRUNC:
+                continue
+            if event.op in ("P", "X", "U", "D"):
+                continue
+            path = resolve(event.target if event.op in ("R", "L") else event.path)
+            if path in last_write and last_write[path] < event.ns <= until:
+                found.add(path)
+    return sorted(found)
 
 
 def _full(repo: Repository, path: str) -> str:

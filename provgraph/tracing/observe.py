@@ -37,7 +37,8 @@ CONFIG_EXTENSIONS = frozenset({".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf"
 CONFIG_WORDS = ("param", "config", "setting", "hparam", "hyper", "args", "options")
 
 
-class Observed(namedtuple("Observed", "used written deleted processes untraced lost")):
+class Observed(namedtuple("Observed",
+                          "used written deleted processes untraced lost last_write")):
     """Fields:
         used: dict[str, str]  # repository path -> role (read, read-write, code, config, moved)
         written: dict[str, bool]  # repository path -> rewritten whole (a regeneration even
@@ -46,6 +47,7 @@ class Observed(namedtuple("Observed", "used written deleted processes untraced l
         processes: int
         untraced: list[str]  # programs that ran without tracing (no ptrace here)
         lost: int  # trace records dropped (disk full)
+        last_write: dict[str, int]  # repository path -> when it was last written (ns)
     """
 
     __slots__ = ()
@@ -141,5 +143,6 @@ def observe(trace: Trace, root: str, audit_reads: list[str] = ()) -> Observed:
         if rel is not None and rel not in per_path and os.path.isfile(
                 os.path.join(resolve.root, rel)):
             used[rel] = role_of(rel, None)
+    last_write = {rel: per_path[rel].last_write for rel in written}
     return Observed(used, written, sorted(deleted), trace.processes, trace.untraced,
-                    trace.lost)
+                    trace.lost, last_write)
