@@ -1,4 +1,8 @@
-"""`prov ingestors`: which ingestors exist, and which would run for a command."""
+"""`prov ingestors`: which ingestors exist, and which would run for a command.
+
+Listing never runs an ingestor: one that `.prov.toml` declares but `prov trust` has not
+allowed is shown as "not trusted" (`"trusted": false` in JSON). Patterns from `.prov.toml`
+are bounded in time, so `prov ingestors match` cannot hang on one."""
 
 from __future__ import annotations
 
@@ -21,13 +25,19 @@ def _entries():
 def _show(found, as_json: bool) -> None:
     if as_json:
         json_out([{"name": e.name, "source": e.source, "pattern": e.pattern.pattern,
-                   "streams": list(e.streams)} for e in found])
+                   "streams": list(e.streams), "trusted": e.trusted} for e in found])
         return
+    from provgraph.trust import printable
+
     table = Table("name", "from", "matches", "streams")
     for entry in found:
-        table.add_row(escape(entry.name), escape(entry.source), escape(entry.pattern.pattern),
-                      ", ".join(entry.streams))
+        source = entry.source if entry.trusted else f"{entry.source} (not trusted)"
+        table.add_row(*(escape(printable(text)) for text in (
+            entry.name, source, entry.pattern.pattern, ", ".join(entry.streams))))
     console.print(table)
+    if not all(entry.trusted for entry in found):
+        console.print("not trusted: not run until you review them with `prov trust --show` "
+                      "and allow them with `prov trust`")
 
 
 @click.group("ingestors", invoke_without_command=True)

@@ -10,6 +10,10 @@
     streams = ["stderr"]            # optional: streams to tee for it
     hooks = ["after"]               # optional: which hooks to call (default both)
     timeout = 10                    # optional: seconds per hook
+
+Both kinds run code as the user, so the registry loads them only once `prov trust` has
+allowed this `.prov.toml` (`provgraph.trust`); `match` is bounded in time
+(`provgraph.patterns`).
 """
 
 from __future__ import annotations
@@ -27,14 +31,22 @@ if TYPE_CHECKING:
     from typing import Any
 
     from provgraph.config import Config
+    from provgraph.patterns import UserPattern
 
 
 class _Declared(Ingestor):
-    def __init__(self, name: str, table: dict[str, Any], config: Config):
-        import re
+    def __init__(self, name: str, table: dict[str, Any], config: Config,
+                 pattern: UserPattern | None = None):
+        """`pattern`: the registry's bounded `match` (one pattern, one time budget, one
+        warning if it runs away); compiled here when the ingestor is made on its own."""
+        if pattern is None:
+            from provgraph.patterns import compile_user
 
+            pattern = compile_user(table["match"], f"[[ingestor]] {name} in .prov.toml")
+            if pattern is None:
+                raise ValueError(f"bad `match` regex {table['match']!r}")
         self.name = name
-        self.pattern = re.compile(str(table["match"]))
+        self.pattern = pattern  # type: ignore[assignment]
         self.streams = tuple(table.get("streams", ()))
         self.timeout = float(table.get("timeout", 10))
         self.hooks = set(table.get("hooks", ("before", "after")))
@@ -54,8 +66,9 @@ class _Declared(Ingestor):
 class CallableIngestor(_Declared):
     """`call = "module:function"`: the function gets (hook, context), returns a fragment."""
 
-    def __init__(self, name: str, table: dict[str, Any], config: Config):
-        super().__init__(name, table, config)
+    def __init__(self, name: str, table: dict[str, Any], config: Config,
+                 pattern: UserPattern | None = None):
+        super().__init__(name, table, config, pattern)
         module, _, function = str(table["call"]).partition(":")
         if self.root not in sys.path:
             sys.path.insert(0, self.root)  # project-local modules
@@ -68,8 +81,9 @@ class CallableIngestor(_Declared):
 class ExecutableIngestor(_Declared):
     """`command = [...]`: an executable in any language speaking JSON on stdin/stdout."""
 
-    def __init__(self, name: str, table: dict[str, Any], config: Config):
-        super().__init__(name, table, config)
+    def __init__(self, name: str, table: dict[str, Any], config: Config,
+                 pattern: UserPattern | None = None):
+        super().__init__(name, table, config, pattern)
         command = table["command"]
         self.command = shlex.split(command) if isinstance(command, str) else list(command)
         self.timeout_process = self.timeout

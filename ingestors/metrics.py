@@ -13,18 +13,27 @@ Each metric `m` becomes the series group `metrics.m`: `metrics.m.iteration` (the
 seen, else 0, 1, 2, ... in order of appearance) and `metrics.m.value`. A regex's first group
 (or its group named `value`) is the value. With both streams, stdout is read first, then
 stderr (their interleaving is not kept).
+
+Every regex is the project's, so it is bounded in time (`provgraph.patterns`): one that runs
+away is dropped with one warning and the rest of the series is still kept. A `source` file
+is read only inside the work tree (through symlinks, outside the git dir), unless
+`prov trust` allowed this very table to read outside (`provgraph.trust`).
 """
 
 from __future__ import annotations
 
 import os
-import re
 
 from provgraph.ingestors import Ingestor, warn
+from provgraph.patterns import compile_user
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from typing import Any
+
+    from provgraph.config import Config
+    from provgraph.patterns import UserPattern
 
 RESERVED = frozenset({"match", "source", "step"})
 
@@ -33,8 +42,14 @@ class MetricsIngestor(Ingestor):
     name = "metrics"
     source = ".prov.toml"
 
-    def __init__(self, table: dict[str, Any]):
-        self.pattern = re.compile(str(table["match"]))
+    def __init__(self, table: dict[str, Any], pattern: UserPattern | None = None,
+                 config: Config | None = None, outside_ok: bool = False):
+        """`pattern`: the registry's bounded `match`; `config` locates the work tree a
+        `source` file must stay in, unless `outside_ok` (allowed by `prov trust`)."""
+        where = "[[metrics]] match in .prov.toml"
+        self.pattern = pattern or compile_user(table["match"], where)  # type: ignore
+        self.config = config
+        self.outside_ok = outside_ok
         self.where = str(table.get("source", "both"))
         self.streams = {"both": ("stdout", "stderr"), "stdout": ("stdout",),
                         "stderr": ("stderr",)}.get(self.where, ())
@@ -69,7 +84,7 @@ class MetricsIngestor(Ingestor):
         if self.where in ("both", "stdout", "stderr"):
             paths = [context.get("streams", {}).get(s) for s in self.streams]
         else:
-            paths = [os.path.join(context["cwd"], self.where)]
+            paths = [self._file(os.path.join(context["cwd"], self.where))]
         for path in paths:
             if not path:
                 continue
@@ -80,14 +95,26 @@ class MetricsIngestor(Ingestor):
                 continue
 
 
-def _compile(text: Any, name: str) -> re.Pattern[str] | None:
+    def _file(self, path: str) -> str | None:
+        """`path`, or None (and a warning) when it leads outside the work tree untrusted: a
+        symlink the command made, or a relative path climbing out of a subfolder."""
+        if self.outside_ok or self.config is None:
+            return path
+        from provgraph.trust import outside, printable
+
+        resolved = outside(self.config, path)
+        if resolved is None:
+            return path
+        warn(printable(f"[[metrics]] source {self.where} leads outside the repository "
+                       f"({resolved}): not read until you review it with `prov trust "
+                       "--show` and allow it with `prov trust`"))
+        return None
+
+
+def _compile(text: Any, name: str) -> UserPattern | None:
     if text is None:
         return None
-    try:
-        return re.compile(str(text))
-    except re.error as exc:
-        warn(f"[[metrics]] {name}: bad regex {text!r} ({exc}); ignored")
-        return None
+    return compile_user(text, f"[[metrics]] {name} in .prov.toml")
 
 
 def _number(match: re.Match[str]) -> float | None:

@@ -38,13 +38,20 @@ BUILTINS: list[tuple[str, str, str, tuple[str, ...]]] = [
 
 
 class Entry:
-    """An ingestor known by name and pattern, loaded only if its pattern matches."""
+    """An ingestor known by name and pattern, loaded only if its pattern matches.
 
-    def __init__(self, name: str, pattern: str, source: str, load, streams: tuple = ()):
+    `pattern` is a regex text (provgraph's own and installed packages' patterns, compiled
+    with `re`) or an already bounded `provgraph.patterns.UserPattern` (`.prov.toml`'s).
+    `trusted` is False for a `.prov.toml` entry that waits for `prov trust`: it is listed,
+    never loaded."""
+
+    def __init__(self, name: str, pattern: Any, source: str, load, streams: tuple = (),
+                 trusted: bool = True):
         self.name = name
-        self.pattern = re.compile(pattern)
+        self.pattern = re.compile(pattern) if isinstance(pattern, str) else pattern
         self.source = source
         self.streams = tuple(streams)
+        self.trusted = trusted
         self._load = load
 
     def load(self) -> Ingestor | None:
@@ -56,7 +63,8 @@ class Entry:
 
 
 def entries(config: Config | None, cache_dir: str | None = None) -> list[Entry]:
-    """Every ingestor this repository knows, built-ins first, then the project's, then plugins."""
+    """Every ingestor this repository knows, built-ins first, then the project's, then plugins
+    (the project's untrusted ones included, marked `trusted=False`)."""
     found = [_builtin(*builtin) for builtin in BUILTINS]
     if config is not None:
         found += _from_config(config)
@@ -67,13 +75,19 @@ def entries(config: Config | None, cache_dir: str | None = None) -> list[Entry]:
 
 def matching(command: str, config: Config | None, cache_dir: str | None = None
              ) -> list[Ingestor]:
-    """The ingestors whose pattern is found in the command line, loaded, in registry order."""
+    """The ingestors whose pattern is found in the command line, loaded, in registry order.
+
+    What `.prov.toml` asks for without trust is skipped, with one warning per Config."""
     loaded = []
     for entry in entries(config, cache_dir):
-        if entry.pattern.search(command):
+        if entry.trusted and entry.pattern.search(command):
             ingestor = entry.load()
             if ingestor is not None:
                 loaded.append(ingestor)
+    if config is not None:
+        from provgraph.trust import warn_untrusted
+
+        warn_untrusted(config)
     return loaded
 
 
@@ -88,48 +102,91 @@ def _builtin(module: str, cls: str, pattern: str, streams: tuple[str, ...]) -> E
 
 def _from_config(config: Config) -> list[Entry]:
     """`[[ingestor]]` tables: `name`, `match` (regex), and `call = "module:function"` or
-    `command = [...]`; optional `streams`, `timeout`, `hooks`."""
-    from provgraph.ingestors.external import CallableIngestor, ExecutableIngestor
+    `command = [...]`; optional `streams`, `timeout`, `hooks`. Both kinds run code, so they
+    act only once `prov trust` has allowed this `.prov.toml`."""
+    tables = config.tables("ingestor")
+    if not tables:
+        return []
+    from provgraph.patterns import compile_user
+    from provgraph.trust import verdict
 
+    judged = verdict(config)
     found = []
-    for index, table in enumerate(config.tables("ingestor")):
+    for index, table in enumerate(tables):
+        if not isinstance(table, dict):
+            warn(f"[[ingestor]] {index + 1} in .prov.toml is not a table; ignored")
+            continue
         name = str(table.get("name") or f"ingestor{index + 1}")
         where = f"[[ingestor]] {name} in .prov.toml"
-        try:
-            pattern = str(table["match"])
-            re.compile(pattern)
-        except (KeyError, re.error) as exc:
-            warn(f"{where}: needs a valid `match` regex ({exc}); ignored")
-            continue
-        if "call" in table:
-            found.append(Entry(name, pattern, ".prov.toml",
-                               lambda t=table, n=name: CallableIngestor(n, t, config)))
-        elif "command" in table:
-            found.append(Entry(name, pattern, ".prov.toml",
-                               lambda t=table, n=name: ExecutableIngestor(n, t, config)))
-        else:
+        if "call" not in table and "command" not in table:
             warn(f"{where}: needs `call = \"module:function\"` or `command = [...]`; ignored")
+            continue
+        if "match" not in table:
+            warn(f"{where}: needs a valid `match` regex; ignored")
+            continue
+        pattern = compile_user(table["match"], where)
+        if pattern is None:
+            continue
+        kind = "call" if "call" in table else "command"
+        found.append(Entry(name, pattern, ".prov.toml", _declared(kind, name, table, config,
+                                                                   pattern),
+                           tuple(_streams(table)), trusted=not judged.blocks("ingestor",
+                                                                             index)))
     return found
 
 
+def _declared(kind: str, name: str, table: dict[str, Any], config: Config, pattern: Any):
+    """The loader of a `.prov.toml` ingestor (imported only when its pattern matches)."""
+
+    def load() -> Ingestor:
+        from provgraph.ingestors.external import CallableIngestor, ExecutableIngestor
+
+        cls = CallableIngestor if kind == "call" else ExecutableIngestor
+        return cls(name, table, config, pattern)
+
+    return load
+
+
+def _streams(table: dict[str, Any]) -> list[str]:
+    streams = table.get("streams", ())
+    return [s for s in streams if isinstance(s, str)] if isinstance(streams, list) else []
+
+
 def _metrics(config: Config) -> list[Entry]:
+    """`[[metrics]]` tables: data, not code, unless `source` names a file outside the work
+    tree (or inside the git dir), which waits for `prov trust` like code does."""
     tables = config.tables("metrics")
     if not tables:
         return []
-    from provgraph.ingestors.metrics import MetricsIngestor
+    from provgraph.patterns import compile_user
+    from provgraph.trust import verdict
 
-    return [Entry("metrics", table.get("match", "(?!)"), ".prov.toml",
-                  lambda t=table: MetricsIngestor(t)) for table in tables
-            if _valid_regex(table.get("match"))]
+    judged = verdict(config)
+    found = []
+    for index, table in enumerate(tables):
+        if not isinstance(table, dict):
+            warn(f"[[metrics]] {index + 1} in .prov.toml is not a table; ignored")
+            continue
+        if "match" not in table:
+            warn(f"[[metrics]] {index + 1} in .prov.toml: needs a `match` regex; ignored")
+            continue
+        pattern = compile_user(table["match"], "[[metrics]] match in .prov.toml")
+        if pattern is None:
+            continue
+        found.append(Entry("metrics", pattern, ".prov.toml",
+                           _metrics_loader(table, config, pattern,
+                                           judged.allows("metrics", index)),
+                           trusted=not judged.blocks("metrics", index)))
+    return found
 
 
-def _valid_regex(pattern: Any) -> bool:
-    try:
-        re.compile(str(pattern))
-    except re.error as exc:
-        warn(f"[[metrics]] in .prov.toml: bad `match` regex {pattern!r} ({exc}); ignored")
-        return False
-    return pattern is not None
+def _metrics_loader(table: dict[str, Any], config: Config, pattern: Any, outside_ok: bool):
+    def load() -> Ingestor:
+        from provgraph.ingestors.metrics import MetricsIngestor
+
+        return MetricsIngestor(table, pattern, config, outside_ok=outside_ok)
+
+    return load
 
 
 def _entry_points(cache_dir: str | None) -> list[Entry]:
