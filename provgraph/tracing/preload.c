@@ -41,17 +41,14 @@
 #include <unistd.h>
 
 #include "record.h"
+#include "paths.h"
 
 extern char **environ;
 
-#define MAX_ROOTS 4
 #define INITIAL_SIZE (256 * 1024)
 #define SEEN_SLOTS (1 << 16)
 
 static int active;                    /* PROV_TRACE_FILE was set and mapped */
-static char roots[MAX_ROOTS][PATH_MAX];
-static size_t root_len[MAX_ROOTS];
-static int n_roots;
 static char tracer[PATH_MAX];         /* the ptrace tracer, for static and Go programs */
 static int under_ptrace;              /* this process tree is traced by the tracer already */
 
@@ -106,72 +103,21 @@ static const char *current_dir(void) {
 
 /* `path` relative to `dirfd` as an absolute, lexically normalised path in `full`. */
 static int absolute(int dirfd, const char *path, char *full) {
-    char joined[PATH_MAX * 2];
     if (!path || !*path) return -1;
-    if (path[0] == '/') {
-        if (strlen(path) >= sizeof joined) return -1;
-        strcpy(joined, path);
+    if (path[0] == '/') return join_path(NULL, path, full);
+    char base[PATH_MAX];
+    if (dirfd == AT_FDCWD) {
+        const char *dir = current_dir();
+        if (!dir) return -1;
+        strcpy(base, dir);
     } else {
-        char base[PATH_MAX];
-        if (dirfd == AT_FDCWD) {
-            const char *dir = current_dir();
-            if (!dir) return -1;
-            strcpy(base, dir);
-        } else {
-            char link[64];
-            snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
-            ssize_t n = readlink(link, base, sizeof base - 1);
-            if (n <= 0) return -1;
-            base[n] = 0;
-        }
-        if (snprintf(joined, sizeof joined, "%s/%s", base, path) >= (int)sizeof joined)
-            return -1;
+        char link[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
+        ssize_t n = readlink(link, base, sizeof base - 1);
+        if (n <= 0) return -1;
+        base[n] = 0;
     }
-    /* normalise: drop "", ".", resolve ".." lexically (symlinks are resolved by provgraph) */
-    char *w = full;
-    const char *s = joined;
-    *w = 0;
-    size_t len = 0;
-    while (*s) {
-        while (*s == '/') s++;
-        if (!*s) break;
-        const char *e = s;
-        while (*e && *e != '/') e++;
-        size_t n = (size_t)(e - s);
-        if (n == 1 && s[0] == '.') {
-        } else if (n == 2 && s[0] == '.' && s[1] == '.') {
-            while (len > 0 && full[len - 1] != '/') len--;
-            if (len > 0) len--;
-        } else {
-            if (len + 1 + n >= PATH_MAX) return -1;
-            full[len++] = '/';
-            memcpy(full + len, s, n);
-            len += n;
-        }
-        s = e;
-    }
-    if (len == 0) full[len++] = '/';
-    full[len] = 0;
-    return 0;
-}
-
-/* Inside the work tree and not in its .git folder. */
-static int wanted(const char *full) {
-    for (int i = 0; i < n_roots; i++) {
-        size_t n = root_len[i];
-        if (strncmp(full, roots[i], n) == 0 && (full[n] == '/' || full[n] == 0)) {
-            const char *rest = full + n;
-            if (strncmp(rest, "/.git", 5) == 0 && (rest[5] == '/' || rest[5] == 0)) return 0;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static uint64_t hash(char kind, const char *s) {
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)(unsigned char)kind;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h | 1;
+    return join_path(base, path, full);
 }
 
 /* Whether (kind, path) was written down before; marks it written. */
@@ -192,16 +138,9 @@ static int already(char kind, const char *full) {
     return 0; /* table crowded: write it down again, harmless */
 }
 
-static char kind_of_open(int flags) {
-    int acc = flags & O_ACCMODE;
-    if (acc == O_RDONLY && !(flags & O_TRUNC)) return 'r';
-    if (acc == O_RDWR) return 'u';
-    return (flags & O_TRUNC) ? 't' : 'w';
-}
-
 static void note_open(int dirfd, const char *path, int flags, int result) {
     if (!active || busy || result < 0) return;
-    if ((flags & O_PATH) || ((flags & O_DIRECTORY) && !(flags & O_CREAT))) return;
+    if (!open_recorded(flags)) return;
     busy = 1;
     char full[PATH_MAX];
     if (absolute(dirfd, path, full) == 0 && wanted(full) &&
@@ -267,18 +206,7 @@ static void save_env(const char *name) {
 __attribute__((constructor)) static void provtrace_init(void) {
     const char *file = getenv("PROV_TRACE_FILE");
     if (!file || !*file) return;
-    const char *r = getenv("PROV_TRACE_ROOTS");
-    while (r && *r && n_roots < MAX_ROOTS) {
-        const char *e = strchr(r, ':');
-        size_t n = e ? (size_t)(e - r) : strlen(r);
-        if (n > 0 && n < PATH_MAX) {
-            memcpy(roots[n_roots], r, n);
-            roots[n_roots][n] = 0;
-            while (n > 1 && roots[n_roots][n - 1] == '/') roots[n_roots][--n] = 0;
-            root_len[n_roots++] = n;
-        }
-        r = e ? e + 1 : NULL;
-    }
+    load_roots(getenv("PROV_TRACE_ROOTS"));
     const char *t = getenv("PROV_TRACE_TRACER");
     if (t && strlen(t) < sizeof tracer) strcpy(tracer, t);
     under_ptrace = getenv("PROV_TRACE_PTRACED") != NULL;
