@@ -69,14 +69,17 @@ _ACCESS = re.compile(r'Cannot access (file|directory) "(.*?)" - file system oper
 _SETTING = re.compile(r'Cannot change configuration option "([^"]+)" - the configuration has '
                       r'been locked')
 _EXTENSION = re.compile(r"(Loading|Installing) (external )?extensions? is disabled", re.I)
-_UNKNOWN_FILE_TABLE = re.compile(r"Table with name (\S*[/\\.]\S*) does not exist")
+_UNKNOWN_FILE_TABLE = re.compile(
+    r"Table with name (\S*/\S*|\S+\.(?:csv|tsv|txt|parquet|json|jsonl|ndjson|gz|zst|db|duckdb))"
+    r"!? does not exist", re.I)
 
 
 def refusal(exc: BaseException) -> Refusal | None:
     """The sandbox's refusal in a DuckDB error, or None when `exc` is another error.
 
     A replacement scan (`FROM '/etc/passwd'`) is not even tried with external access off:
-    DuckDB says there is no such table; a name with a `/` or a `.` is taken as that file."""
+    DuckDB says there is no such table; a name with a `/` or a data file's extension is
+    taken as that file."""
     text = str(exc)
     found = _ACCESS.search(text)
     if found:

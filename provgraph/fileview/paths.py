@@ -48,7 +48,7 @@ def input_path(root: str, cwd: str, written: str) -> str:
 def output_path(root: str, name: str) -> str:
     """Check that the output `name` (a repository path) is written where it says: inside the
     work tree, outside `.git/`, through no symbolic link. Returns `name`."""
-    if (not name or os.path.isabs(name) or "\\" in name or "\0" in name
+    if (not name or os.path.isabs(name) or "\0" in name
             or os.path.normpath(name).replace(os.sep, "/") != name
             or _lexical(root, os.path.join(root, name)) is None):
         raise ProvError(f"the output {name!r} is not a file of the repository (nothing was "

@@ -658,26 +658,46 @@ def write_view(evaluation, tmp: str) -> int | None:
     if isinstance(plan, Unsupported):
         evaluation.why = plan.reason
         return None
+    # the sandboxed connection cannot open the index: a connection of provgraph's own will,
+    # started now so that its ~20 ms are spent while the query runs
+    index_con = _connect_in_background() if evaluation.scratch else None
     try:
-        query = prepare(evaluation.con, plan,
-                        {i: f"SELECT * FROM {s.relation}" for i, s in sources.items()},
-                        root=evaluation.repo.root,
-                        digests=evaluation.input_versions)
-    except Exception as exc:
-        raise engine.translate(exc, list(sources.values())) from None
-    rows = engine.write(evaluation.con, query, tmp, evaluation.format, sources,
-                        evaluation.compression)
-    evaluation.why = plan.error or "recorded"
-    if plan.error is None:
-        name = evaluation.definition["name"]
         try:
-            record(evaluation.con, plan, evaluation.repo, name, written=tmp,
-                   query=evaluation.definition.get("query"), scratch=evaluation.scratch)
-        except Exception as exc:  # the view is written: lineage lost is no reason to fail it
-            evaluation.why = f"not recorded: {str(exc).splitlines()[0]}"
-            print(f"prov: {name}: why-provenance not recorded ({str(exc).splitlines()[0]})",
-                  file=sys.stderr)
+            query = prepare(evaluation.con, plan,
+                            {i: f"SELECT * FROM {s.relation}" for i, s in sources.items()},
+                            root=evaluation.repo.root,
+                            digests=evaluation.input_versions)
+        except Exception as exc:
+            raise engine.translate(exc, list(sources.values())) from None
+        rows = engine.write(evaluation.con, query, tmp, evaluation.format, sources,
+                            evaluation.compression)
+        evaluation.why = plan.error or "recorded"
+        if plan.error is None:
+            name = evaluation.definition["name"]
+            try:
+                record(evaluation.con, plan, evaluation.repo, name, written=tmp,
+                       query=evaluation.definition.get("query"), scratch=evaluation.scratch,
+                       index_con=index_con.result() if index_con else None)
+            except Exception as exc:  # the view is written: lost lineage does not fail it
+                evaluation.why = f"not recorded: {str(exc).splitlines()[0]}"
+                print(f"prov: {name}: why-provenance not recorded ({str(exc).splitlines()[0]})",
+                      file=sys.stderr)
+    finally:
+        if index_con is not None:
+            index_con.result().close()
     return rows
+
+
+def _connect_in_background():
+    """A future in-memory DuckDB connection (unrestricted: for provgraph's own statements)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import duckdb
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(duckdb.connect, ":memory:")
+    pool.shutdown(wait=False)
+    return future
 
 
 def install() -> None:
@@ -743,7 +763,7 @@ def index_path(repo) -> str:
 
 def record(con, plan: Rewritten, repo, output: str, *, written: str | None = None,
            query: str | None = None, output_scan: str | None = None,
-           scratch: str | None = None) -> Recorded | None:
+           scratch: str | None = None, index_con=None) -> Recorded | None:
     """Store the lineage of the prepared, written view file `output` (a repository path) in
     the embedded index. Call after `prepare` (given `root`) and after the file is written.
     Returns None when `prepare` fell back to the original query.
@@ -753,7 +773,8 @@ def record(con, plan: Rewritten, repo, output: str, *, written: str | None = Non
     the query rewritten). `output_scan`: SQL reading the written file back (default: by its
     extension, CSV with a header). `scratch`: a folder `con` may write to, when `con` is
     sandboxed (provgraph.sandbox: it cannot open the index): the pairs go through a Parquet
-    file there to a connection of provgraph's own, which costs ~20 ms per 400,000 pairs.
+    file there to a connection of provgraph's own (`index_con`, an in-memory DuckDB the
+    caller closes; by default one made here), which costs ~20 ms per 400,000 pairs.
     """
     if plan.error:
         return None
@@ -775,22 +796,25 @@ def record(con, plan: Rewritten, repo, output: str, *, written: str | None = Non
            "stat": [st.st_size, st.st_mtime_ns]}
     rows = con.execute(f"SELECT count(*) FROM {OUTPUT_TABLE}").fetchone()[0]
     repo.ensure_prov_dir()
-    pairs_sql, index_con, handoff = lineage_sql(plan), con, None
+    pairs_sql, handoff, own = lineage_sql(plan), None, None
     if scratch is not None:
         import duckdb
 
         handoff = os.path.join(scratch, f"lineage-{os.urandom(4).hex()}.parquet")
         con.execute(f"COPY ({pairs_sql}) TO '{_literal(handoff)}' (FORMAT parquet)")
         pairs_sql = f"SELECT * FROM read_parquet('{_literal(handoff)}')"
-        index_con = duckdb.connect()
+        if index_con is None:
+            index_con = own = duckdb.connect()
     try:
         created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-        output_id, pairs = _store(index_con, index_path(repo), pairs_sql, [
-            output, oid, sha, created, query or plan.original, plan.shape, json.dumps(inputs),
-            json.dumps(out), rows])
+        output_id, pairs = _store(index_con if scratch is not None else con, index_path(repo),
+                                  pairs_sql, [output, oid, sha, created, query or plan.original,
+                                              plan.shape, json.dumps(inputs), json.dumps(out),
+                                              rows])
     finally:
+        if own is not None:
+            own.close()
         if handoff is not None:
-            index_con.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(handoff)
     con.execute(f"DROP TABLE IF EXISTS {OUTPUT_TABLE}")
