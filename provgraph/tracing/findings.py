@@ -142,11 +142,21 @@ def _full(repo: Repository, path: str) -> str:
 
 def _in_trees(repo: Repository, before: str, after: str, paths: list[str]
               ) -> set[tuple[str, str]]:
-    """Which (tree, path) pairs exist, asked of git at once."""
-    names = [f"{tree}:{path}" for path in paths for tree in (before, after)]
-    found = gitio.batch_check(repo.root, names) if names else {}
-    return {(tree, path) for path in paths for tree in (before, after)
-            if found.get(f"{tree}:{path}")}
+    """Which (tree, path) pairs exist. The snapshot index holds the after-tree's paths (one
+    read of it); the before-tree is asked only about paths the after-tree lacks."""
+    if not paths:
+        return set()
+    from provgraph.snapshot import snapshot_env
+
+    listed = gitio.run(["ls-files", "-z"], repo.root, env=snapshot_env(repo))
+    indexed = set(gitio.split_z(listed))
+    found = {(tree, path) for path in paths if path in indexed for tree in (before, after)}
+    missing = [path for path in paths if path not in indexed]
+    if missing:  # deleted or moved away by the command, or ignored
+        names = [f"{before}:{path}" for path in missing]
+        known = gitio.batch_check(repo.root, names)
+        found |= {(before, path) for path in missing if known.get(f"{before}:{path}")}
+    return found
 
 
 class _IgnoredDigests:
