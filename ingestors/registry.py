@@ -84,7 +84,7 @@ def matching(command: str, config: Config | None, cache_dir: str | None = None
             ingestor = entry.load()
             if ingestor is not None:
                 loaded.append(ingestor)
-    if config is not None:
+    if config is not None and config.project:  # no .prov.toml: nothing to trust
         from provgraph.trust import warn_untrusted
 
         warn_untrusted(config)

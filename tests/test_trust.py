@@ -319,3 +319,26 @@ def test_trust_module_stays_off_heavy_imports():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_names_from_the_file_cannot_drive_the_terminal(repo):
+    repo.write(".prov.toml", '[[ingestor]]\nname = "ok\\u001b[2J\\nprov: all good"\n'
+               "match = 'x'\ncommand = ['true']\n")
+    proc = repo.prov("true")
+    assert proc.returncode == 0
+    [warning] = [line for line in proc.stderr.splitlines() if line.startswith("prov:")]
+    assert "\x1b" not in proc.stderr
+    assert "(ok\\x1b[2J\\nprov: all good)" in warning
+    shown = repo.ok("trust", "--show").stdout
+    assert "\x1b" not in shown and "ok\\x1b[2J\\nprov: all good" in shown
+
+
+def test_a_damaged_trust_file_trusts_nothing(attacker):
+    victim = attacker
+    victim.ok("trust")
+    (victim.root / ".git" / "prov" / "trust.json").write_text('{"trusted": ["not", "a map"]}')
+    proc = victim.prov("true")
+    assert proc.returncode == 0 and len(warnings(proc)) == 1
+    assert not victim.markers["called"].exists()
+    victim.ok("trust")
+    assert warnings(victim.ok("true")) == []
