@@ -43,7 +43,7 @@ def test_redacted_marker_and_default_names():
           "***"]),
         (["x", "--db-password", "p", "--github-token", "t", "--aws.secret", "s"],
          ["x", "--db-password", "***", "--github-token", "***", "--aws.secret", "***"]),
-        (["openssl", "enc", "-pass", "pass:xyz"], ["openssl", "enc", "-pass", "***"]),
+        (["openssl", "enc", "-pass", "pass:xyz"], ["openssl", "enc", "-pass", "pass:***"]),
         (["x", "--password", "a b"], ["x", "--password", "***"]),
         (["x", "--password=a b"], ["x", "--password=***"]),
         # A next word that is a long option is not the value.
@@ -60,7 +60,10 @@ def test_argv_secret_options(argv, expected):
     [
         ["sort", "--key", "2", "f"],
         ["nc", "-p", "8080"],
-        ["mysql", "-phunter2"],
+        ["mysql", "-p", "db"],  # -p alone: mysql asks for the password; db is the database
+        ["mysql", "-P", "3306", "-hprod", "-uroot"],
+        ["ssh", "-p", "2222", "git@github.com"],
+        ["docker", "run", "-p", "8080:80", "--user", "1000:1000", "img:1.0@sha256:abc"],
         ["x", "--passes", "3"],
         ["x", "--compass", "n", "--bypass", "y", "--author", "me"],
         ["x", "--password-file", "secret.txt", "--token-path", "t.txt"],
