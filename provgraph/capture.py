@@ -43,7 +43,7 @@ class Session:
         self.config = config
         self.redactor = redactor
         self.agent = agent
-        self.message = message
+        self.message = redactor.text(message) if message else message  # a note may quote one
         self.snapshots = Snapshotter(repo, config.large_file_limit)
         self.journal = Journal(repo)
         self.walk: Walk | None = None  # the first snapshot's walk, if started early
