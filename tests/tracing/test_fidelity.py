@@ -227,7 +227,10 @@ def test_eight_concurrent_writers_of_distinct_and_shared_files(repo):
         n = activity.properties["command"].split()[-1]
         # its own file, and the shared ones it rewrote or appended to; never another's
         assert mine == {f"out{n}.txt", "shared.txt", "log.txt"}, (n, mine)
-    assert len(graph.entities("log.txt")) == 9  # committed + one append each
+    # one version of the appended log per command (a snapshot taken while others were
+    # appending may also show a state in between: recorded as seen, never as anyone's)
+    generated = [n for n in graph.entities("log.txt") if graph.targets(n, "wasGeneratedBy")]
+    assert len(generated) == 8
 
 
 def test_data_in_a_git_ignored_folder_has_lineage(repo, twin):
