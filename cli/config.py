@@ -24,12 +24,13 @@ def command() -> None:
 @click.argument("key")
 def get(key: str) -> None:
     """Print the value of KEY."""
+    from provgraph.config import shown
     from provgraph.repo import ProvError
 
     value = _config().get(key)
     if value is None:
         raise ProvError(f"{key} is not set")
-    click.echo(value)
+    click.echo(shown(key, value))  # never a password: .git/prov/config.json holds it
 
 
 @command.command("set")
@@ -54,8 +55,8 @@ def unset(key: str) -> None:
 @command.command("list")
 def list_() -> None:
     """Every setting and its value."""
-    from provgraph.config import SECRET_KEYS
+    from provgraph.config import shown
 
     for key, value in sorted(_config().values.items()):
         if value is not None:
-            click.echo(f"{key} = {'***' if key in SECRET_KEYS else value}")
+            click.echo(f"{key} = {shown(key, value)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.markup import escape
 
-from provgraph.cli.common import console, json_out, repository
+from provgraph.cli.common import console, json_out, repository, safe
 
 
 @click.command("status")
@@ -39,26 +39,26 @@ def command(as_json: bool) -> None:
     if as_json:
         json_out(info)
         return
-    console.print(f"repository  {escape(info['repository'])}")
-    console.print(f"project     {info['project']}  (clone {info['clone']})")
+    console.print(f"repository  {safe(info['repository'])}")
+    console.print(f"project     {safe(info['project'])}  (clone {safe(info['clone'])})")
     console.print(f"journal     {info['journal']['records']} records in "
                   f"{info['journal']['chains']} chain(s), this clone writes {journal.ref}")
     state = ("up to date" if index["pending"] == 0
              else f"{index['pending']} record(s) pending (indexed on the next read)")
-    console.print(f"index       {escape(index['path'])}: {index['records']} records, {state}")
+    console.print(f"index       {safe(index['path'])}: {index['records']} records, {state}")
     if running:
         console.print(f"running     {len(running)} capture(s) in progress or interrupted:")
         for command in info["running"]:
-            console.print(f"            {escape(command)}")
+            console.print(f"            {safe(command)}")
     neo4j = info["neo4j"]
     if neo4j is None:
         console.print("neo4j       not configured (prov config set neo4j.uri bolt://host:7687)")
     else:
         synced = f", last synced {neo4j['synced_at'][:19]}" if neo4j.get("synced_at") else ""
-        console.print(f"neo4j       {escape(neo4j['uri'])}: {neo4j['pending']} record(s) pending"
+        console.print(f"neo4j       {safe(neo4j['uri'])}: {neo4j['pending']} record(s) pending"
                       f"{synced}")
         if neo4j.get("error"):
-            console.print(f"            last sync failed: {escape(neo4j['error'])}")
+            console.print(f"            last sync failed: {safe(neo4j['error'])}")
     console.print(f"large files over {info['large_file_limit']:,} bytes are kept by digest only")
     tracing = info["tracing"]
     if tracing["unavailable"]:
@@ -99,8 +99,11 @@ def _neo4j_status(repo, config) -> dict | None:
 
     if not config.neo4j_configured:
         return None
-    target = sync.Target(config)
+    from provgraph.redact import redact_text
+
+    target = sync.Target(config)  # its uri shows a password as ***
     state = sync.load_state(repo, target)
+    error = state.get("error")  # a state written before errors were redacted may quote one
     return {"uri": target.uri, "database": target.database,
             "pending": sync.pending(repo, target), "synced_at": state.get("synced_at"),
-            "error": state.get("error")}
+            "error": redact_text(error) if isinstance(error, str) else error}

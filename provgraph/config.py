@@ -60,6 +60,8 @@ ENVIRONMENT = {
 
 #: Keys that must never be in a committed file.
 SECRET_KEYS = frozenset({"neo4j.password"})
+#: Keys holding a URI, whose userinfo may carry a password (never committed, never printed).
+URI_KEYS = frozenset({"neo4j.uri"})
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(i?)b?|b)?\s*$", re.I)
 _POWERS = {"k": 1, "m": 2, "g": 3, "t": 4}
@@ -110,10 +112,7 @@ class Config:
         self.local_file = os.path.join(prov_dir, "config.json")
         self.project = _read_toml(self.project_file)
         project = _flatten(self.project)
-        secrets = sorted(k for k in project if k in SECRET_KEYS)
-        if secrets:
-            raise ProvError(f"{self.project_file} is committed: keep {', '.join(secrets)} out of "
-                            "it (use `prov config set` or the environment)")
+        _refuse_secrets(self.project_file, project)
         self.local = _read_json(self.local_file)
         self.values = {**DEFAULTS, **project, **self.local}
         for key, variable in ENVIRONMENT.items():
@@ -175,6 +174,31 @@ class Config:
         os.chmod(self.local_file, 0o600)
 
 
+def _refuse_secrets(path: str, project: dict[str, Any]) -> None:
+    """A committed file is shared with everyone who clones: no password in it, not even
+    inside a URI (`bolt://neo4j:pw@host`); the value itself is never quoted back."""
+    from provgraph.redact import uri_has_password
+
+    secrets = sorted(k for k in project if k in SECRET_KEYS)
+    if secrets:
+        raise ProvError(f"{path} is committed: keep {', '.join(secrets)} out of "
+                        "it (use `prov config set` or the environment)")
+    inside = sorted(k for k in project if k in URI_KEYS and uri_has_password(project[k]))
+    if inside:
+        raise ProvError(f"{path} is committed: keep the password out of {', '.join(inside)} "
+                        "(write bolt://user@host and give the password with `prov config set "
+                        "neo4j.password` or PROV_NEO4J_PASSWORD)")
+
+
+def shown(key: str, value: Any) -> Any:
+    """A setting's value as `prov config` and `prov status` print it: secrets as ***."""
+    from provgraph.redact import REDACTED, uri_shown
+
+    if key in SECRET_KEYS and value is not None:
+        return REDACTED
+    return uri_shown(value) if key in URI_KEYS else value
+
+
 def check_key(key: str, value: str) -> None:
     """Refuse a misspelt key or a bad value before it is stored."""
     if key not in DEFAULTS:
@@ -187,7 +211,8 @@ def check_key(key: str, value: str) -> None:
     if key == "capture.trace" and value not in ("on", "off"):
         raise ProvError(f"capture.trace is on or off, not {value!r}")
     if key == "neo4j.uri" and not re.match(r"^(bolt|neo4j)(\+s|\+ssc)?://", value):
-        raise ProvError(f"not a Neo4j URI: {value} (bolt://, neo4j://, neo4j+s://, bolt+s://...)")
+        raise ProvError(f"not a Neo4j URI: {shown(key, value)} (bolt://, neo4j://, neo4j+s://, "
+                        "bolt+s://...)")
 
 
 def _read_json(path: str) -> dict[str, Any]:

@@ -38,25 +38,33 @@ Progress = Callable[[int, int], None]
 
 
 class Target:
-    """The Neo4j database this clone is configured to sync with."""
+    """The Neo4j database this clone is configured to sync with.
+
+    `uri` is the URI as it may be printed and logged: a password in its userinfo (allowed in
+    this clone's config or the environment, never in `.prov.toml`) is shown as ***. Only the
+    store gets the URI as configured."""
 
     def __init__(self, config: Config):
-        self.uri = config.get("neo4j.uri")
+        from provgraph.redact import uri_shown
+
+        self._uri = config.get("neo4j.uri")
         self.user = config.get("neo4j.user")
         self.password = config.get("neo4j.password")
         self.database = config.get("neo4j.database", "neo4j")
-        if not self.uri:
+        if not self._uri:
             raise ProvError("no Neo4j configured: `prov config set neo4j.uri bolt://host:7687` "
                             "or set PROV_NEO4J_URI")
+        self.uri = uri_shown(self._uri)
 
     @property
     def key(self) -> str:
+        """Names the target in neo4j-sync.json (a new password is the same target)."""
         return f"{self.uri}#{self.database}"
 
     def store(self, project: str):
         from provgraph.stores.neo4j import Neo4jStore
 
-        return Neo4jStore(self.uri, project, self.user, self.password, self.database)
+        return Neo4jStore(self._uri, project, self.user, self.password, self.database)
 
 
 def _state_path(repo: Repository) -> str:
@@ -117,7 +125,7 @@ def sync(repo: Repository, progress: Progress | None = None, full: bool = False,
                         if progress:
                             progress(sent, total)
         except ProvError as exc:
-            state["error"] = str(exc)
+            state["error"] = _redacted(str(exc))
             state["failed_at"] = now()
             _save_state(repo, state)
             _log(repo, f"sync failed (from generation {state['generation']}): {exc}")
@@ -238,4 +246,12 @@ def run_background(repo: Repository) -> None:
 
 def _log(repo: Repository, line: str) -> None:
     with contextlib.suppress(OSError), open(repo.prov_path("sync.log"), "a") as handle:
-        handle.write(f"{now()} {line}\n")
+        handle.write(f"{now()} {_redacted(line)}\n")
+
+
+def _redacted(text: str) -> str:
+    """What the log and the sync state keep of a message: no credentials (an error may
+    quote a URI or a command line)."""
+    from provgraph.redact import redact_text
+
+    return redact_text(text)

@@ -36,6 +36,7 @@ from provgraph.model import (
     Edge,
     Node,
 )
+from provgraph.redact import redact_text, uri_credentials, uri_shown
 from provgraph.repo import ProvError
 
 #: The labels at both ends of each relationship type, as PROV defines them.
@@ -58,7 +59,11 @@ _BY_ID = " UNION ".join(f"WITH id MATCH (n:{label} {{id: id}}) RETURN n" for lab
 class Neo4jStore:
     def __init__(self, uri: str, project: str, user: str | None = None,
                  password: str | None = None, database: str = "neo4j"):
-        self.uri = uri
+        # Credentials in the URI (bolt://user:pw@host) go to the driver as auth: it refuses
+        # them in the URI and would quote the whole URI, password and all, in its error.
+        self.uri = uri_shown(uri)  # for messages: bolt://user:***@host
+        uri, uri_user, uri_password = uri_credentials(uri)
+        user, password = user or uri_user, password or uri_password
         self.project = project
         self.database = database
         auth = (user, password or "") if user else None
@@ -69,7 +74,7 @@ class Neo4jStore:
                 uri, auth=auth, notifications_min_severity="OFF", connection_timeout=10,
                 max_transaction_retry_time=10)
         except (DriverError, ValueError) as exc:
-            raise ProvError(f"Neo4j at {uri}: {exc}") from None
+            raise ProvError(f"Neo4j at {self.uri}: {redact_text(str(exc))}") from None
 
     def close(self) -> None:
         self.driver.close()

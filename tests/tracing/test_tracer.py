@@ -333,6 +333,7 @@ CASES = {
     "pipeline": [*SH, "cat a | sort | tee out | wc -l > count; cat count"],
     "links, folders, truncation": [
         *SH, "ln a hard; ln -s a soft; mkdir dd; rmdir dd; truncate -s 1 b; rm hard soft"],
+    "100 concurrent writers": [*SH, "for i in $(seq 100); do cat a > o$i & done; wait"],
     "outside the folder and in .git": [
         *SH, "cat /etc/hostname .git/config > copied; echo x > .git/new; rm .git/new"],
 }
@@ -349,12 +350,15 @@ def test_busybox_matches_strace(tmp_path, ptrace_allowed, argv):
 STATIC_PROGRAM = r"""
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 int main(void) {
     char buf[64];
@@ -391,10 +395,14 @@ int main(void) {
         renameat(AT_FDCWD, "child.txt", dir, "child2.txt");
         _exit(0);
     }
-    int status;
+    int status, spawned_status;
     waitpid(child, &status, 0);
+    char *cp[] = {"cp", "in.txt", "spawned.txt", NULL};  /* glibc: clone(CLONE_VFORK) */
+    pid_t spawned;
+    if (posix_spawn(&spawned, "/usr/bin/busybox", NULL, NULL, cp, environ) != 0) return 9;
+    waitpid(spawned, &spawned_status, 0);
     puts("done");
-    return WEXITSTATUS(status) + 4;
+    return WEXITSTATUS(status) + WEXITSTATUS(spawned_status) + 4;
 }
 """
 
@@ -454,13 +462,14 @@ def test_a_static_c_program_matches_strace(tmp_path, ptrace_allowed):
     run = Run(tmp_path, [program])
     run.assert_same()
     assert run.traced.returncode == 4 and run.traced.stdout == b"done\n"
-    assert len(run.processes) == len(run.strace_pids) == 2
+    assert len(run.processes) == len(run.strace_pids) == 3
     kinds = {f[:2] for f in run.facts}
     assert kinds == {("O", "r"), ("O", "t"), ("O", "w"), ("O", "u"), ("R", ""), ("L", ""),
                      ("S", ""), ("D", ""), ("T", "")}
     assert ("O", "w", "sub/new.txt") in run.facts  # openat relative to a dirfd
     assert ("O", "w", "sub/child.txt") in run.facts  # relative to a cwd changed by chdir
     assert ("O", "u", "in.txt") in run.facts  # openat2, its path normalised
+    assert ("O", "t", "spawned.txt") in run.facts  # a vfork child's exec
 
 
 def test_a_multithreaded_static_program_that_execs_from_a_thread(tmp_path, ptrace_allowed):
@@ -475,6 +484,36 @@ def test_a_multithreaded_static_program_that_execs_from_a_thread(tmp_path, ptrac
     images = [e.path for e in run.events if e.op == "P"]
     assert images == [program, BUSYBOX]
     assert {e.pid for e in run.events} == {pid}
+
+
+def go_program(name: str) -> str:
+    path = shutil.which(name) or f"/usr/local/go/bin/{name}"
+    if not (os.access(path, os.X_OK) and needs_tracer(path)):
+        pytest.skip(f"needs Go's {name} (a Go program: raw system calls, goroutines)")
+    return path
+
+
+def test_a_go_program_matches_strace(tmp_path, ptrace_allowed, monkeypatch):
+    """gofmt -w: goroutines read the files at once; each rewrite goes through a backup file
+    made, written and removed (its name is random: made the same in both runs)."""
+    gofmt = go_program("gofmt")
+    sources = {f"pkg/f{i}.go": f"package pkg\nfunc F{i}( ) int {{ return {i} }}\n"
+               for i in range(12)}
+    monkeypatch.setitem(FILES, "pkg/ok.go", "package pkg\n")
+    for name, text in sources.items():
+        monkeypatch.setitem(FILES, name, text)
+    run = Run(tmp_path, [gofmt, "-l", "-w", "pkg"])
+
+    def same_backups(facts: set[tuple]) -> set[tuple]:
+        return {tuple(re.sub(r"\.go\.\d+$", ".go.BACKUP", part) for part in fact)
+                for fact in facts}
+
+    run.truth, run.facts = same_backups(run.truth), same_backups(run.facts)
+    run.assert_same()
+    assert {("O", "r", name) for name in sources} <= run.facts
+    assert {("O", "w", name) for name in sources} <= run.facts  # O_WRONLY, then ftruncate
+    assert ("O", "r", "pkg/ok.go") in run.facts and ("O", "w", "pkg/ok.go") not in run.facts
+    assert len(run.processes) == 1 < len(run.strace_pids)  # threads are not processes
 
 
 # ------------------------------------------------------------------------------------------
