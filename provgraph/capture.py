@@ -201,7 +201,7 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
 
     # Ingestors see the redacted words: a secret never reaches a record, and a secret is
     # never the name of an input file, so nothing is lost for finding used files.
-    activity_id = new_activity_id()
+    activity_id, nonce = new_activity_id(repo.clone_id)
     scratch = repo.prov_path(f"running/{activity_id}.d")  # for ingestors that need files
     tracer = start_tracing(session, scratch)
     hooks = Hooks(session.config, command, [session.redactor.argv(c) for c in commands],
@@ -221,6 +221,7 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
     session.walk = None
     record: dict[str, Any] = {
         "id": activity_id,
+        "nonce": nonce,  # proves the id is this clone's (provgraph.quarantine)
         "project": repo.project,
         "command": command,
         "shell": text is not None,
@@ -232,6 +233,7 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
         "prev": recovery.last_snapshot(repo),
         "before": before.tree,
         "before_at": before.taken,
+        "before_done": before.done,
     }
     if tracer:
         record["trace"] = {"mechanism": tracer.mechanism}
@@ -383,6 +385,7 @@ def finish(session: Session, record: dict[str, Any], before: Snapshot, after: Sn
     """Complete the record with how the command ended and make it durable."""
     record["after"] = after.tree
     record["after_at"] = after.taken
+    record["after_done"] = after.done
     large = {**before.large, **after.large}
     if large:
         record["large"] = {p: {"sha256": f.sha256, "size": f.size, "pointer": f.pointer}

@@ -204,7 +204,7 @@ class Replay:
         replaced = previous.entity if previous else None
         origin = f"seen:{self.record['id']}" if seen else ""
         node_id = self._entity(path, oid, origin, previous,
-                               observed=when or _snapshot_time(self.record), replaced=replaced)
+                               observed=when or _seen_at(self.record), replaced=replaced)
         if replaced:
             self._edge(WAS_DERIVED_FROM, node_id, replaced, {"missing": True})
         return node_id
@@ -238,7 +238,7 @@ class Replay:
         if previous is None and change.old_oid is not None:
             self._current(change.path, change.old_oid)
         self._current(change.path, change.new_oid, seen=change.old_oid is not None,
-                      when=self.record.get("after_at"))
+                      when=self.record.get("after_done") or self.record.get("after_at"))
 
     def _overwritten(self, path: str, oid: str, trace: dict[str, Any]) -> bool:
         """Whether what the after-snapshot shows of a file this command wrote is another
@@ -296,7 +296,7 @@ class Replay:
         if previous and previous.entity and previous.oid == change.new_oid:
             if _complete_trace(record) is None and _made_meanwhile(previous, record):
                 return  # a command running after this one began made this very content
-            if _seen_while_running(previous, record):
+            if _seen_while_running(previous, record, change.path):
                 self._claim(previous, change.path, record, agent)
                 return
         replaced = self._current(change.path, change.old_oid) if change.old_oid else None
@@ -365,6 +365,12 @@ def _made_by(trace: dict[str, Any], change: Change) -> bool:
     return change.path in trace["written"]
 
 
+def _seen_at(record: dict[str, Any]) -> str:
+    """When the record's before-snapshot had read the files (what it shows was there by
+    then); older records know only when it began."""
+    return record.get("before_done") or _snapshot_time(record)
+
+
 def _snapshot_time(record: dict[str, Any]) -> str:
     """When the record's before-snapshot was taken (older records: when it started)."""
     return record.get("before_at") or record.get("started") or ""
@@ -377,7 +383,15 @@ def _made_meanwhile(previous: PathState, record: dict[str, Any]) -> bool:
                 and previous.ended >= _snapshot_time(record))
 
 
-def _seen_while_running(previous: PathState, record: dict[str, Any]) -> bool:
+def _seen_while_running(previous: PathState, record: dict[str, Any], path: str) -> bool:
+    """The version was first seen by another command's snapshot while this one ran, or
+    before its own after-snapshot. Traced, the question is simpler: was it seen after this
+    command last wrote the file (the trace says that it did; the snapshot that saw it
+    belonged to a command that did not)?"""
     if previous.generated_by or not previous.observed:
         return False
-    return (record.get("started") or "") <= previous.observed <= (record.get("ended") or "")
+    trace = _complete_trace(record)
+    if trace is not None and path in trace.get("last_write", {}):
+        return previous.observed >= trace["last_write"][path]
+    end = record.get("after_at") or record.get("ended") or ""
+    return (record.get("started") or "") <= previous.observed <= end

@@ -39,11 +39,12 @@ class LargeFile(namedtuple("LargeFile", "sha256 size pointer")):
     __slots__ = ()
 
 
-class Snapshot(namedtuple("Snapshot", "tree large taken", defaults=("",))):
+class Snapshot(namedtuple("Snapshot", "tree large taken done", defaults=("", ""))):
     """Fields:
         tree: str
         large: dict[str, LargeFile]  # path -> digest, for every large file in this tree
-        taken: str = ""  # when it was taken (ISO 8601, UTC): it shows the tree at this moment
+        taken: str = ""  # when it was begun (ISO 8601, UTC), the lock held
+        done: str = ""  # when it was done: the files were read in between
     """
 
     __slots__ = ()
@@ -135,9 +136,10 @@ class Snapshotter:
     def take(self, walk: Walk | None = None) -> Snapshot:
         """Snapshot the work tree; concurrent snapshots of one repository take turns.
 
-        `walk` is this snapshot's walk, started earlier by `start_walk`."""
-        taken = now()
+        `walk` is this snapshot's walk, started earlier by `start_walk`. It is taken, and
+        timed, once the lock is ours: files are read then, not while waiting for another."""
         with locked(self.lock_file):
+            taken = now()
             # We hold the lock, so a git lock on our index is a leftover of a killed prov.
             _remove(f"{self.index}.lock")
             try:
@@ -178,7 +180,7 @@ class Snapshotter:
             path: LargeFile(info["sha256"], info["size"], info["pointer"])
             for path, info in state["large"].items()
         }
-        return Snapshot(tree, large_now, taken)
+        return Snapshot(tree, large_now, taken, now())
 
     def _seed_index(self) -> None:
         """Start from a copy of the user's index: its stat cache spares hashing every file."""

@@ -23,6 +23,8 @@ import sys
 params, data = sys.argv[1:3]
 lr = open(params).read().split()[1]
 rows = len(open(data).read().split())
+for extra in sys.argv[3:]:  # notes and binaries: read too, so they are inputs
+    open(extra, "rb").read()
 open("model.json", "w").write('{"lr": %s, "rows": %d}\\n' % (lr, rows))
 open("run-%s.txt" % lr, "w").write("done\\n")
 """
