@@ -22,8 +22,10 @@ import sys
 from provgraph.tracing.events import Trace, make_trace_file, read_trace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LIBRARY = os.path.join(HERE, "libprovtrace.so")
-TRACER = os.path.join(HERE, "provtrace")
+# Built by setup.py next to this file; PROV_TRACE_LIBRARY / PROV_TRACE_TRACER name others
+# (a developer's build, or a path that does not exist to see the fallback).
+LIBRARY = os.environ.get("PROV_TRACE_LIBRARY") or os.path.join(HERE, "libprovtrace.so")
+TRACER = os.environ.get("PROV_TRACE_TRACER") or os.path.join(HERE, "provtrace")
 
 
 def unavailable() -> str | None:
