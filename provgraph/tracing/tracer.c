@@ -217,6 +217,12 @@ static void drop(pid_t tid) {
     }
 }
 
+/* A record that could not be made (no memory for a tracee's state): counted where provgraph
+   counts the records a full disk dropped, so it says the trace is incomplete. */
+static void lose(void) {
+    __atomic_fetch_add(word(3), 1, __ATOMIC_RELAXED);
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* what /proc says about a tracee                                                      */
 
@@ -253,14 +259,19 @@ static void note_process(struct tracee *t) {
 }
 
 /* The tracee of this tid, made (and its process written down, if it is one) when it is first
-   seen: a new child's first stop may come before or after its parent's fork event. */
-static struct tracee *tracee_of(pid_t tid) {
+   seen: a new child's first stop may come before or after its parent's fork event. `parent`:
+   the process that forked it, when known to be a process (a fork or vfork event); otherwise
+   /proc says whether it is a thread and whose. */
+static struct tracee *tracee_of(pid_t tid, const struct tracee *parent) {
     struct tracee *t = find(tid);
     if (t) return t;
     t = insert(tid);
-    if (!t) return NULL;
-    pid_t tgid = tid, ppid = 0;
-    read_status(tid, &tgid, &ppid);
+    if (!t) {
+        lose();
+        return NULL;
+    }
+    pid_t tgid = tid, ppid = parent ? parent->tgid : 0;
+    if (!parent) read_status(tid, &tgid, &ppid);
     t->tgid = tgid;
     t->ppid = ppid;
     struct tracee *leader = tgid != tid ? find(tgid) : NULL;
@@ -444,7 +455,9 @@ static int syscall_info(pid_t tid, struct syscall_info *info) {
 static int ensure_buffers(struct tracee *t) {
     if (!t->path) t->path = malloc(PATH_MAX);
     if (!t->path2) t->path2 = malloc(PATH_MAX);
-    return t->path && t->path2 ? 0 : -1;
+    if (t->path && t->path2) return 0;
+    lose();
+    return -1;
 }
 
 /* A seccomp stop: a file call is about to run. Follow it to its exit only when it names a
@@ -502,16 +515,14 @@ static void on_syscall(struct tracee *t) {
     resume(t->tid, PTRACE_CONT, 0);
 }
 
-/* PTRACE_EVENT_EXEC: a new image (P). A non-leader thread that exec'd takes the leader's tid;
-   the thread it was is gone without a death being reported. */
+/* PTRACE_EVENT_EXEC: a new image (P; its parent the one that forked it, even if that one has
+   ended since). A non-leader thread that exec'd takes the leader's tid; the thread it was is
+   gone without a death being reported. */
 static void on_exec(struct tracee *t) {
     unsigned long former = 0;
     if (ptrace(PTRACE_GETEVENTMSG, t->tid, 0L, &former) == 0 && (pid_t)former != t->tid)
         drop((pid_t)former);
-    pid_t tgid = t->tid, ppid = t->ppid;
-    read_status(t->tid, &tgid, &ppid); /* the parent may have changed (reparenting) */
     t->tgid = t->tid;
-    t->ppid = ppid;
     t->pending = 0;
     t->serial = ++serials;
     note_process(t);
@@ -524,7 +535,7 @@ static int is_stop_signal(int sig) {
 
 /* One stop of a tracee, and how it goes on. */
 static void on_stop(pid_t tid, int status) {
-    struct tracee *t = tracee_of(tid);
+    struct tracee *t = tracee_of(tid, NULL);
     int sig = WSTOPSIG(status), event = (int)((unsigned)status >> 16);
     if (!t) { /* out of memory: let it run, unrecorded */
         resume(tid, PTRACE_CONT, event == 0 && sig != (SIGTRAP | 0x80) ? sig : 0);
@@ -542,7 +553,8 @@ static void on_stop(pid_t tid, int status) {
     case PTRACE_EVENT_VFORK:
     case PTRACE_EVENT_CLONE: {
         unsigned long child = 0;
-        if (ptrace(PTRACE_GETEVENTMSG, tid, 0L, &child) == 0 && child) tracee_of((pid_t)child);
+        if (ptrace(PTRACE_GETEVENTMSG, tid, 0L, &child) == 0 && child)
+            tracee_of((pid_t)child, event == PTRACE_EVENT_CLONE ? NULL : t);
         resume(tid, PTRACE_CONT, 0);
         return;
     }
