@@ -37,7 +37,9 @@ class ProvGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (ProvError, gitio.GitError) as exc:
-            click.echo(f"prov: {exc}", err=True)
+            from provgraph.text import printable  # a message may quote a pulled name
+
+            click.echo(f"prov: {printable(str(exc))}", err=True)
             sys.exit(1)
         except BrokenPipeError:  # `prov log --json | head`
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

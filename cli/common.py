@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from provgraph.repo import Repository
+from provgraph.text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -119,3 +120,12 @@ def json_out(value: Any) -> None:
     import json
 
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def safe(value: object) -> str:
+    """Text from the record, for console.print with markup: control characters escaped
+    (provgraph.text.printable: a pulled name cannot drive the terminal), then rich's markup
+    (a name like `[red]x` is shown as written). Without markup, use printable() alone."""
+    from rich.markup import escape
+
+    return escape(printable(value))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
-from provgraph.cli.common import console, json_out, progress_bar, repository
+from provgraph.cli.common import console, json_out, progress_bar, repository, safe
 
 
 def _param(text: str) -> tuple[str, object]:
@@ -52,9 +51,9 @@ def command(query: str, params: tuple[str, ...], as_json: bool, no_sync: bool) -
     if as_json:
         json_out([dict(zip(columns, row, strict=True)) for row in rows])
         return
-    table = Table(*(escape(c) for c in columns))
+    table = Table(*(safe(c) for c in columns))
     for row in rows:
-        table.add_row(*(escape(_cell(value)) for value in row))
+        table.add_row(*(safe(_cell(value)) for value in row))  # record text: escaped
     console.print(table)
 
 

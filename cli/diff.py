@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
-from provgraph.cli.common import console, json_out, opened_index
+from provgraph.cli.common import console, json_out, opened_index, safe
 from provgraph.cli.metrics import number, plain, run_json
 
 _MARK = {"same": ("=", "dim"), "changed": ("~", "yellow"), "only-a": ("-", "red"),
@@ -69,23 +68,23 @@ def _files(title: str, changes) -> None:
     for change in changes:
         mark, style = _MARK[change.status]
         if change.status == "same":
-            versions = escape(change.a.name if change.a.id == change.b.id or change.a.name ==
+            versions = safe(change.a.name if change.a.id == change.b.id or change.a.name ==
                               change.b.name else f"{change.a.name} and {change.b.name}")
             line = f"{versions} [dim](same content)[/]"
         elif change.status == "changed":
-            line = (f"{escape(change.a.name)} → {escape(change.b.name)} [dim](digest "
+            line = (f"{safe(change.a.name)} → {safe(change.b.name)} [dim](digest "
                     f"{_short(change.a.properties.get('digest'))} → "
                     f"{_short(change.b.properties.get('digest'))})[/]")
         elif change.status == "only-a":
-            line = f"{escape(change.a.name)} [dim](only in A)[/]"
+            line = f"{safe(change.a.name)} [dim](only in A)[/]"
         else:
-            line = f"{escape(change.b.name)} [dim](only in B)[/]"
+            line = f"{safe(change.b.name)} [dim](only in B)[/]"
         console.print(f"  [{style}]{mark}[/] {line}")
         for text in change.diff or []:
             color = ("bold" if text.startswith(("---", "+++")) else "red" if text.startswith("-")
                      else "green" if text.startswith("+") else "cyan" if text.startswith("@@")
                      else "")
-            console.print(f"      [{color}]{escape(text)}[/]" if color else f"      {escape(text)}")
+            console.print(f"      [{color}]{safe(text)}[/]" if color else f"      {safe(text)}")
 
 
 @click.command("diff")
@@ -118,21 +117,21 @@ def command(run_a: str, run_b: str, as_json: bool) -> None:
         return
     for side, run in (("A", a), ("B", b)):
         when = (run.properties.get("started") or "")[:19].replace("T", " ")
-        console.print(f"[bold]{side}[/]  [bold magenta]{escape(run.name)}[/]  [cyan]{run.id}[/]"
+        console.print(f"[bold]{side}[/]  [bold magenta]{safe(run.name)}[/]  [cyan]{run.id}[/]"
                       f"  [dim]{when}[/]")
     console.print("\n[bold]command[/]")
     if result.same_command:
-        console.print(f"  [dim]the same: {escape(a.properties.get('command', ''))}[/]")
+        console.print(f"  [dim]the same: {safe(a.properties.get('command', ''))}[/]")
     else:
-        console.print(f"  [red]- {escape(a.properties.get('command', ''))}[/]")
-        console.print(f"  [green]+ {escape(b.properties.get('command', ''))}[/]")
+        console.print(f"  [red]- {safe(a.properties.get('command', ''))}[/]")
+        console.print(f"  [green]+ {safe(b.properties.get('command', ''))}[/]")
     console.print("\n[bold]parameters[/]")
     if not result.parameters:
         console.print("  [dim]no difference[/]")
     width = max((len(p.name) for p in result.parameters), default=0)
     for p in result.parameters:
-        console.print(f"  {escape(p.name.ljust(width))}  [red]{escape(_value(p.a))}[/] → "
-                      f"[green]{escape(_value(p.b))}[/]")
+        console.print(f"  {safe(p.name.ljust(width))}  [red]{safe(_value(p.a))}[/] → "
+                      f"[green]{safe(_value(p.b))}[/]")
     _files("inputs", result.inputs)
     _files("outputs", result.outputs)
     console.print("\n[bold]metrics[/]")
@@ -143,11 +142,11 @@ def command(run_a: str, run_b: str, as_json: bool) -> None:
         for m in result.metrics:
             best = [f"{number(s['best'])} @{number(s['best_iteration'])}"
                     if s["best"] is not None else "–" for s in (m.a, m.b)]
-            table.add_row(escape(m.name), number(m.a["final"]), number(m.b["final"]),
+            table.add_row(safe(m.name), number(m.a["final"]), number(m.b["final"]),
                           _change(m.change("final")), best[0], best[1],
                           _change(m.change("best")))
         console.print(table)
     for title, names in (("only in A", result.metrics_only_a),
                          ("only in B", result.metrics_only_b)):
         if names:
-            console.print(f"  [dim]{title}:[/] {escape(', '.join(names))}")
+            console.print(f"  [dim]{title}:[/] {safe(', '.join(names))}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from provgraph.cli.common import console, json_out, repository
+from provgraph.text import printable
 
 
 def _value(_ctx: click.Context, _param: click.Parameter, value):
@@ -105,7 +106,7 @@ def command(ctx: click.Context, name, query, script, inputs, create, dialect, he
 
 def _note(message: str) -> None:
     """A message about what was done, on stderr (stdout stays for data), never wrapped."""
-    click.echo(message, err=True)
+    click.echo(printable(message), err=True)
 
 
 def _repo_name(repo, name: str) -> str:
@@ -152,8 +153,8 @@ def list_command(as_json: bool) -> None:
         how = "materialized" if view.materialized else "virtual"
         mark = f"  (needs review: prov fileview trust {view.name})" if view.name in review \
             else ""
-        console.print(f"{view.name:<{width}}  {view.kind:<6}  {how:<12}  "
-                      f"{', '.join(view.inputs)}{mark}", markup=False)
+        console.print(printable(f"{view.name:<{width}}  {view.kind:<6}  {how:<12}  "
+                                f"{', '.join(view.inputs)}{mark}"), markup=False)
 
 
 def _needing_review(repo, views) -> set[str]:
@@ -213,7 +214,8 @@ def show_command(name: str, as_json: bool) -> None:
     if review:
         lines.append(f"trust    needs review: defined in another clone; prov fileview trust "
                      f"{view.name} shows it and accepts it")
-    console.print("\n".join(lines), markup=False)
+    # a query may be several lines; `prov fileview trust` shows them indented (_visible)
+    console.print("\n".join(printable(line, multiline=True) for line in lines), markup=False)
 
 
 @command.command("status")
@@ -234,7 +236,7 @@ def status_command(names: tuple[str, ...], as_json: bool) -> None:
         return
     width = max(len(s.name) for s in found)
     for state in found:
-        console.print(f"{state.name:<{width}}  {state.describe()}", markup=False)
+        console.print(printable(f"{state.name:<{width}}  {state.describe()}"), markup=False)
 
 
 @command.command("refresh")
@@ -255,10 +257,10 @@ def refresh_command(ctx: click.Context, names: tuple[str, ...], force: bool) -> 
     for item in done:
         if item.result is not None:
             rows = f" ({item.result.rows} rows)" if item.result.rows is not None else ""
-            console.print(f"{item.name}: refreshed{rows}, activity {item.result.activity}",
-                          markup=False)
+            console.print(printable(f"{item.name}: refreshed{rows}, activity "
+                                    f"{item.result.activity}"), markup=False)
         elif item not in failed:
-            console.print(f"{item.name}: {item.action}", markup=False)
+            console.print(printable(f"{item.name}: {item.action}"), markup=False)
     for item in failed:
         _note(f"prov: {item.name}: {item.action.removeprefix('failed: ')}")
     if failed:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import click
-from rich.markup import escape
 
-from provgraph.cli.common import console, json_out, opened_index
+from provgraph.cli.common import console, json_out, opened_index, safe
+from provgraph.text import printable
 
 
 def _when(timestamp: str | None) -> str:
@@ -27,7 +27,7 @@ def _status(props: dict) -> str:
     if props.get("status") == "interrupted":
         return "[yellow]interrupted[/]"
     code = props.get("exit_code")
-    return f"[green]exit {code}[/]" if code == 0 else f"[red]exit {code}[/]"
+    return f"[green]exit {code}[/]" if code == 0 else f"[red]exit {safe(code)}[/]"
 
 
 @click.command("log")
@@ -56,12 +56,12 @@ def command(limit: int | None, as_json: bool) -> None:
         props = entry.activity.properties
         agents = ", ".join(a.name for a in entry.agents) or "unknown agent"
         started = _when(props.get("started"))
-        console.print(f"[bold cyan]{entry.activity.id}[/]  {started}  "
-                      f"[bold]{escape(agents)}[/]  {_status(props)}  [dim]{_duration(props)}[/]")
-        console.print(f"    {props.get('command', '')}", markup=False)
+        console.print(f"[bold cyan]{safe(entry.activity.id)}[/]  {safe(started)}  "
+                      f"[bold]{safe(agents)}[/]  {_status(props)}  [dim]{_duration(props)}[/]")
+        console.print(f"    {printable(props.get('command', ''))}", markup=False)
         for title, names in (("used", [n.name for n in entry.used]),
                              ("generated", [n.name for n in entry.generated]),
                              ("deleted", props.get("deleted") or [])):
             if names:
-                console.print(f"    [dim]{title:<10}[/] " + escape(", ".join(names)))
+                console.print(f"    [dim]{title:<10}[/] " + safe(", ".join(map(str, names))))
         console.print()

@@ -6,10 +6,9 @@ import math
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
-from provgraph.cli.common import console, json_out, opened_index
+from provgraph.cli.common import console, json_out, opened_index, safe
 
 
 def number(value: float | None) -> str:
@@ -55,8 +54,8 @@ def command(run: str, as_json: bool) -> None:
                    "values": s.values, "summary": summary(s)}
             for name, s in found.items()}}))
         return
-    console.print(f"[bold magenta]{escape(activity.name)}[/] [cyan]{activity.id}[/]")
-    console.print(f"[dim]$ {escape(activity.properties.get('command', ''))}[/]")
+    console.print(f"[bold magenta]{safe(activity.name)}[/] [cyan]{activity.id}[/]")
+    console.print(f"[dim]$ {safe(activity.properties.get('command', ''))}[/]")
     if not found:
         console.print("No series recorded for this run (a series is a list property P.NAME "
                       "beside a list P.iteration of the same length).")
@@ -68,7 +67,7 @@ def command(run: str, as_json: bool) -> None:
         if info["missing"]:
             count += f" ({info['missing']} missing)"
         arrow = "↓" if info["goal"] == "min" else "↑"
-        table.add_row(escape(name), count, number(info["first"]), number(info["final"]),
+        table.add_row(safe(name), count, number(info["first"]), number(info["final"]),
                       f"{arrow} {number(info['best'])}", number(info["best_iteration"]),
                       number(info["min"]), number(info["max"]))
     console.print(table)

@@ -8,10 +8,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.tree import Tree
 
-from provgraph.cli.common import console, opened_index, repo_path
+from provgraph.cli.common import console, opened_index, repo_path, safe
 from provgraph.model import ACTIVITY, AGENT, USED, WAS_GENERATED_BY
 
 FORMATS = ("text", "json", "dot", "mermaid")
@@ -224,16 +223,16 @@ def _label(result, node, relation: str | None, into, seen: bool = False) -> str:
     if node.label == ACTIVITY:
         agents = [result.nodes[e.target].name for e in result.edges
                   if e.source == node.id and result.nodes[e.target].label == AGENT]
-        when = (props.get("started") or "")[:16].replace("T", " ")
+        when = str(props.get("started") or "")[:16].replace("T", " ")
         who = ", ".join(agents)
         extra = ", ".join(x for x in (who, f"exit {props.get('exit_code')}"
                                       if "exit_code" in props else "", when) if x)
-        text = f"[bold magenta]{escape(node.name)}[/]" + (f" [dim]({escape(extra)})[/]"
+        text = f"[bold magenta]{safe(node.name)}[/]" + (f" [dim]({safe(extra)})[/]"
                                                             if extra else "")
         if props.get("command"):
-            text += f"\n[dim]$ {escape(props['command'])}[/]"
+            text += f"\n[dim]$ {safe(props['command'])}[/]"
     else:
-        text = f"[bold]{escape(node.name)}[/]"
+        text = f"[bold]{safe(node.name)}[/]"
     tags = []
     if node.id in result.sources:
         tags.append("source")

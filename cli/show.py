@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
-from provgraph.cli.common import console, json_out, opened_index, repo_path
+from provgraph.cli.common import console, json_out, opened_index, repo_path, safe
 
 
 @click.command("show")
@@ -30,17 +29,18 @@ def command(reference: str, as_json: bool) -> None:
                     "properties": e.properties} for e in incoming],
         })
         return
-    console.print(f"[bold]{node.label}[/] [cyan]{node.id}[/]  [bold]{escape(node.name)}[/]")
+    console.print(f"[bold]{safe(node.label)}[/] [cyan]{safe(node.id)}[/]  "
+                  f"[bold]{safe(node.name)}[/]")
     table = Table(show_header=False, box=None, pad_edge=False)
     for key in sorted(node.properties):
-        table.add_row(f"[dim]{escape(key)}[/]", escape(str(node.properties[key])))
+        table.add_row(f"[dim]{safe(key)}[/]", safe(node.properties[key]))
     console.print(table)
     for edge in outgoing:
-        console.print(f"  -\\[{edge.type}]-> {escape(others[edge.target].name)} "
-                      f"[dim]{edge.target}{escape(_props(edge.properties))}[/]")
+        console.print(f"  -\\[{safe(edge.type)}]-> {safe(others[edge.target].name)} "
+                      f"[dim]{safe(edge.target)}{safe(_props(edge.properties))}[/]")
     for edge in incoming:
-        console.print(f"  <-\\[{edge.type}]- {escape(others[edge.source].name)} "
-                      f"[dim]{edge.source}{escape(_props(edge.properties))}[/]")
+        console.print(f"  <-\\[{safe(edge.type)}]- {safe(others[edge.source].name)} "
+                      f"[dim]{safe(edge.source)}{safe(_props(edge.properties))}[/]")
 
 
 def _props(properties: dict) -> str:

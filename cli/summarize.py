@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
-from provgraph.cli.common import console, json_out, repository
+from provgraph.cli.common import console, json_out, repository, safe
 from provgraph.cli.segment import (
     FORMATS,
     GreedyCommand,
@@ -114,7 +113,7 @@ def text(result, segments: list) -> None:
     vertices.add_column("kind")
     vertices.add_column("segments", justify="right")
     for v in sorted(result.nodes, key=lambda v: (-v.count, _KIND.get(v.kind, 9), v.id)):
-        vertices.add_row(_styled(v.id, v.kind), v.kind, _share(v.count, n))
+        vertices.add_row(_styled(v.id, v.kind), safe(v.kind), _share(v.count, n))
     console.print(vertices)
     kinds = {v.id: v.kind for v in result.nodes}
     edges = Table(title="edges", title_justify="left", show_edge=False)
@@ -122,7 +121,7 @@ def text(result, segments: list) -> None:
         edges.add_column(name)
     edges.add_column("segments", justify="right")
     for e in sorted(result.edges, key=lambda e: (-e.count, e.source, e.type, e.target)):
-        edges.add_row(_styled(e.source, kinds[e.source]), e.type,
+        edges.add_row(_styled(e.source, kinds[e.source]), safe(e.type),
                       _styled(e.target, kinds[e.target]), _share(e.count, n))
     console.print(edges)
 
@@ -132,7 +131,7 @@ _KIND = {"Entity": 0, "Activity": 1, "Agent": 2}
 
 def _styled(name: str, kind: str) -> str:
     style = {"Activity": "bold magenta", "Agent": "cyan"}.get(kind, "bold")
-    return f"[{style}]{escape(name)}[/]"
+    return f"[{style}]{safe(name)}[/]"
 
 
 def _share(count: int, n: int) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from provgraph.model import ACTIVITY, AGENT
+from provgraph.text import printable
 
 
 @dataclass
@@ -33,7 +34,9 @@ _DOT_ENTITY = 'shape=ellipse, style=filled, fillcolor="#fffc87"'
 
 
 def _quoted(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)  # DOT's strings take JSON's escapes
+    # DOT's strings take JSON's escapes; names come from the record: control characters are
+    # shown as escapes (provgraph.text), so the drawing printed on a terminal cannot drive it
+    return json.dumps(printable(text, multiline=True), ensure_ascii=False)
 
 
 def to_dot(vertices: Iterable[Vertex], arcs: Iterable[Arc], name: str = "provenance") -> str:
@@ -51,6 +54,7 @@ def to_dot(vertices: Iterable[Vertex], arcs: Iterable[Arc], name: str = "provena
 
 def _mermaid_text(text: str) -> str:
     """Mermaid labels in double quotes take entity codes for the characters it would parse."""
+    text = printable(text, multiline=True)  # control characters as escapes, as in _quoted
     return (text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
             .replace(">", "#gt;").replace("\n", "<br/>"))
 
