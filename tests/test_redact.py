@@ -215,3 +215,255 @@ def test_the_lazy_redactor_agrees_with_the_rules_on_every_case():
         assert redactor.argv(text.split()) == redact_argv(text.split()), text
     assert Redactor(["--dsn[= ](\\S+)"]).argv(["x", "--dsn", "pg://a"]) == ["x", "--dsn", "***"]
     assert Redactor().text("sort -o out.csv in.csv") == "sort -o out.csv in.csv"
+
+
+# -- the forms of issue 10 (reproduction 5) ------------------------------------------------------
+
+FORMS_ARGV = [
+    (["mysql", "-uroot", "-pS3cret", "db"], ["mysql", "-uroot", "-p***", "db"]),
+    (["mysqldump", "-p", "db"], ["mysqldump", "-p", "db"]),  # -p alone asks for it
+    (["/usr/bin/mariadb", "-hdb.example.com", "-pS3cret"],
+     ["/usr/bin/mariadb", "-hdb.example.com", "-p***"]),
+    (["mysql", "-pS3 cret"], ["mysql", "-p***"]),  # -p'S3 cret' after the shell
+    (["curl", "-u", "bob:S3cret", "https://h/x"], ["curl", "-u", "bob:***", "https://h/x"]),
+    (["curl", "-ubob:S3cret"], ["curl", "-ubob:***"]),
+    (["curl", "-sSu", "bob:S3cret"], ["curl", "-sSu", "bob:***"]),
+    (["curl", "--user", "bob:S3cret"], ["curl", "--user", "bob:***"]),
+    (["curl", "--user=bob:S3cret"], ["curl", "--user=bob:***"]),
+    (["curl", "--proxy-user", "bob:S3cret"], ["curl", "--proxy-user", "bob:***"]),
+    (["curl", "-u", "bob"], ["curl", "-u", "bob"]),  # curl asks for the password
+    (["wget", "--user", "bob", "--password", "S3cret"], ["wget", "--user", "bob", "--password",
+                                                       "***"]),
+    (["curl", "-H", "Cookie: session=S3cret; theme=S3cret2", "u"],
+     ["curl", "-H", "Cookie: ***", "u"]),
+    (["curl", "-H", "Set-Cookie: id=S3cret"], ["curl", "-H", "Set-Cookie: ***"]),
+    (["curl", "-H", "Authorization: Basic dXNlcjpwYXNz"],
+     ["curl", "-H", "Authorization: Basic ***"]),
+    (["curl", "--header=Proxy-Authorization: Digest username=\"u\", response=\"S3cret\""],
+     ["curl", "--header=Proxy-Authorization: Digest ***"]),
+    (["curl", "-H", "X-Auth-Token: S3cret"], ["curl", "-H", "X-Auth-Token: ***"]),
+    (["curl", "-b", "sid=S3cret", "-b", "jar.txt"], ["curl", "-b", "***", "-b", "jar.txt"]),
+    (["git", "-c", "http.extraHeader=Authorization: Bearer S3cret", "fetch"],
+     ["git", "-c", "http.extraHeader=Authorization: Bearer ***", "fetch"]),
+    (["docker", "login", "-u", "bob", "-p", "S3cret", "reg.example.com"],
+     ["docker", "login", "-u", "bob", "-p", "***", "reg.example.com"]),
+    (["podman", "login", "--password", "S3cret", "r"], ["podman", "login", "--password", "***",
+                                                        "r"]),
+    (["az", "login", "-u", "me@example.com", "-p", "S3cret"],
+     ["az", "login", "-u", "me@example.com", "-p", "***"]),
+    (["env", "PGPASSWORD=S3cret", "psql", "-h", "h"], ["env", "PGPASSWORD=***", "psql", "-h", "h"]),
+    (["env", "MYSQL_PWD=S3cret", "REDISCLI_AUTH=S3cret", "SSHPASS=S3cret", "DB_TOKEN=S3cret"],
+     ["env", "MYSQL_PWD=***", "REDISCLI_AUTH=***", "SSHPASS=***", "DB_TOKEN=***"]),
+    (["sshpass", "-p", "S3cret", "ssh", "h"], ["sshpass", "-p", "***", "ssh", "h"]),
+    (["sshpass", "-pS3cret", "ssh", "h"], ["sshpass", "-p***", "ssh", "h"]),
+    (["redis-cli", "-a", "S3cret", "ping"], ["redis-cli", "-a", "***", "ping"]),
+    (["keytool", "-list", "-storepass", "S3cret", "-keypass", "S3cret"],
+     ["keytool", "-list", "-storepass", "***", "-keypass", "***"]),
+    (["gpg", "--passphrase", "S3cret", "-c", "f"], ["gpg", "--passphrase", "***", "-c", "f"]),
+    (["ssh-keygen", "-N", "S3cret", "-f", "k"], ["ssh-keygen", "-N", "***", "-f", "k"]),
+    (["ssh-keygen", "-p", "-P", "old", "-N", "new", "-f", "k"],
+     ["ssh-keygen", "-p", "-P", "***", "-N", "***", "-f", "k"]),
+    (["ssh-keygen", "-N", "", "-f", "k"], ["ssh-keygen", "-N", "", "-f", "k"]),  # no passphrase
+    (["htpasswd", "-bc", ".htpasswd", "bob", "S3cret"],
+     ["htpasswd", "-bc", ".htpasswd", "bob", "***"]),
+    (["htpasswd", "-nb", "bob", "S3cret"], ["htpasswd", "-nb", "bob", "***"]),
+    (["htpasswd", "-c", ".htpasswd", "bob"], ["htpasswd", "-c", ".htpasswd", "bob"]),
+    (["openssl", "rsa", "-passin", "pass:S3cret", "-passout", "env:PW", "-in", "k"],
+     ["openssl", "rsa", "-passin", "pass:***", "-passout", "env:PW", "-in", "k"]),
+    (["openssl", "enc", "-k", "S3cret"], ["openssl", "enc", "-k", "***"]),
+    (["7z", "a", "-pS3cret", "x.7z"], ["7z", "a", "-p***", "x.7z"]),
+    (["unzip", "-P", "S3cret", "x.zip"], ["unzip", "-P", "***", "x.zip"]),
+    (["mongosh", "-u", "admin", "-p", "S3cret"], ["mongosh", "-u", "admin", "-p", "***"]),
+    (["smbclient", "-U", "bob%S3cret", "//h/s"], ["smbclient", "-U", "bob%***", "//h/s"]),
+    (["lftp", "-u", "bob,S3cret", "h"], ["lftp", "-u", "bob,***", "h"]),
+    (["ldapsearch", "-x", "-w", "S3cret"], ["ldapsearch", "-x", "-w", "***"]),
+    (["sqlcmd", "-U", "sa", "-P", "S3cret"], ["sqlcmd", "-U", "sa", "-P", "***"]),
+    (["vault", "login", "S3cret"], ["vault", "login", "***"]),
+    (["sudo", "-u", "root", "mysql", "-pS3cret"], ["sudo", "-u", "root", "mysql", "-p***"]),
+    (["sh", "-c", "mysql -pS3cret db && curl -u a:S3cret x"],
+     ["sh", "-c", "mysql -p*** db && curl -u a:*** x"]),
+    (["ssh", "h", "redis-cli -a 'S3 cret' ping"], ["ssh", "h", "redis-cli -a *** ping"]),
+    (["psql", "postgres://u:S3cret@h/db"], ["psql", "postgres://u:***@h/db"]),
+    (["mongosh", "admin:S3cret@db.example.com"], ["mongosh", "admin:***@db.example.com"]),
+    (["git", "clone", "https://S3cretToken0123456789abcdef@github.com/o/r"],
+     ["git", "clone", "https://***@github.com/o/r"]),
+    (["mount", "-o", "user=bob,password=S3cret", "x"], ["mount", "-o", "user=bob,password=***",
+                                                        "x"]),
+    (["npm", "config", "set", "//registry.npmjs.org/:_authToken=S3cret"],
+     ["npm", "config", "set", "//registry.npmjs.org/:_authToken=***"]),
+    (["docker", "run", "-e", "MYSQL_PWD=S3cret", "img"], ["docker", "run", "-e", "MYSQL_PWD=***",
+                                                          "img"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), FORMS_ARGV)
+def test_secret_forms_in_argv(argv, expected):
+    assert redact_argv(argv) == expected
+    assert redact_argv(expected) == expected  # idempotent
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["git", "clone", "ssh://git@github.com/o/r.git"],  # a user name is no secret
+        ["git", "clone", "git@github.com:o/r.git"],
+        ["git", "clone", "https://alice@example.com/r.git"],
+        ["git", "clone", "https://deploy-bot@example.com/r.git"],
+        ["git", "clone", "https://first.last@example.com/r.git"],
+        ["docker", "pull", "ubuntu:22.04@sha256:0123abcd"],
+        ["docker", "run", "--user", "app:app", "-p", "80:80", "img"],
+        ["ssh", "-p", "2222", "-i", "key", "bob@host"],
+        ["curl", "-sSL", "-o", "out", "https://example.com/x"],
+        ["scp", "-P", "2222", "f", "bob@host:/tmp/"],
+        ["mysql", "-h", "db", "-P", "3306", "-u", "root", "-p"],
+        ["echo", "see mysql -p for a prompt"],
+        ["openssl", "rsa", "-passin", "env:PW", "-passout", "file:pw.txt"],
+        ["curl", "-b", "cookies.txt", "-c", "cookies.txt", "https://h"],
+    ],
+)
+def test_lookalikes_are_kept(argv):
+    assert redact_argv(argv) == argv
+
+
+FORMS_TEXT = [
+    ("mysql -p'S3 cret' db", "mysql -p*** db"),
+    ('mysql -p"S3cret" db', "mysql -p*** db"),
+    ("mysql -uroot -pS3cret -e 'select 1'", "mysql -uroot -p*** -e 'select 1'"),
+    ("curl -H 'Cookie: a=S3cret; b=S3cret' -u bob:S3cret https://h",
+     "curl -H 'Cookie: ***' -u bob:*** https://h"),
+    ('curl -H "Authorization: Basic S3cret" x', 'curl -H "Authorization: Basic ***" x'),
+    ("PGPASSWORD=S3cret psql -h h", "PGPASSWORD=*** psql -h h"),
+    ("SSHPASS='S3 cret' sshpass -e ssh h", "SSHPASS=*** sshpass -e ssh h"),
+    ("docker login -p S3cret && echo ok", "docker login -p *** && echo ok"),
+    ("x=$(mysql -pS3cret -e 'select 1')", "x=$(mysql -p*** -e 'select 1')"),
+    ("sshpass -p 'S3 cret' ssh h 'mysql -pS3cret'", "sshpass -p *** ssh h 'mysql -p***'"),
+    ("echo ok | curl --user bob:S3cret x > out 2>&1", "echo ok | curl --user bob:*** x > out 2>&1"),
+    ("htpasswd -nb bob S3cret > pw", "htpasswd -nb bob *** > pw"),
+    ("ssh h \"sh -c 'redis-cli -a S3cret'\"", "ssh h \"sh -c 'redis-cli -a ***'\""),
+    ("keytool -storepass S3cret -list; az login -p S3cret",
+     "keytool -storepass *** -list; az login -p ***"),
+    ("ssh-keygen -N S3cret -f k", "ssh-keygen -N *** -f k"),
+    ("gpg --passphrase S3cret -c f", "gpg --passphrase *** -c f"),
+    ("the Cookie: a=S3cret; b=S3cret was sent", "the Cookie: *** was sent"),
+    ("password=S3cret for the db", "password=*** for the db"),
+    ("mysql -p 'never closed", "mysql -p 'never closed"),
+    ("mysql -p'never closed S3cret", "mysql -p***"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), FORMS_TEXT)
+def test_secret_forms_in_text(text, expected):
+    assert redact_text(text) == expected
+    assert redact_text(expected) == expected
+
+
+def test_the_lazy_redactor_misses_no_form():
+    """The trigger words (and TOOLS names) decide whether the rules run: no form may slip by."""
+    from provgraph.redact import Redactor
+
+    redactor = Redactor()
+    for argv, expected in FORMS_ARGV:
+        assert redactor.argv(argv) == expected, argv
+    for text, expected in FORMS_TEXT:
+        assert redactor.text(text) == expected, text
+
+
+def test_a_command_line_without_triggers_compiles_nothing():
+    """In a fresh interpreter, as `prov CMD` is: rules are compiled only when a text needs them."""
+    import subprocess
+    import sys
+
+    script = """
+import provgraph.redact as redact
+rules = redact._default_rules()
+def compiled():
+    patterns = [rules.option_name, rules.variable_name, rules.header]
+    patterns += [p for p, _, _ in rules.text_rules]
+    lexer = redact._lexer.cache_info().currsize
+    return lexer + sum(1 for p in patterns if p._compiled is not None)
+redact.Redactor().argv(["sort", "-k2", "-o", "out.csv", "in.csv"])
+redact.Redactor().text("python train.py --lr 0.1 data.csv | tee log")
+print(compiled())
+redact.Redactor().argv(["curl", "-sSL", "https://example.com/x"])
+print(compiled(), len(rules.text_rules) + 4)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    assert out[0] == "0"  # nothing compiled for command lines without a trigger
+    assert 0 < int(out[1]) < int(out[2])  # curl https://: the URL rules, not all of them
+
+
+# -- failing closed ------------------------------------------------------------------------------
+
+
+def test_conceal_keeps_names_only():
+    from provgraph.redact import conceal_argv, conceal_text
+
+    assert conceal_argv(["API_KEY=x", "mysql", "--host=h", "-u", "root", "-pX", "db"]) == [
+        "API_KEY=***", "mysql", "--host=***", "-u", "***", "***", "***"]
+    assert conceal_argv(["a", "***"]) == ["a", "***"]
+    assert conceal_text("sort -o out in.csv && wc -l out") == "sort -o *** *** && wc -l ***"
+    once = conceal_text("x --dsn 'a b' | y")
+    assert once == "x --dsn *** | y" and conceal_text(once) == once
+
+
+def test_a_runaway_project_pattern_is_dropped_and_the_command_concealed(capfd):
+    from provgraph.redact import Redactor
+
+    redactor = Redactor([r"(a+)+$"])
+    argv = ["touch", "a" * 40 + "!", "--password", "S3cret"]
+    assert redactor.argv(argv) == ["touch", "***", "--password", "***"]
+    assert redactor.argv(["echo", "hi"]) == ["echo", "***"]  # dropped for the process: closed
+    err = capfd.readouterr().err
+    assert err.count("prov: warning:") == 1 and "(a+)+$" in err and "dropped" in err
+
+
+def test_a_runaway_project_name_is_named_and_the_defaults_still_apply(capfd):
+    from provgraph.redact import Redactor
+
+    redactor = Redactor([], [r"(a+)+b"])
+    text = "touch " + "a" * 40 + "! --password S3cret"
+    assert redactor.text(text) == "touch *** --password ***"
+    err = capfd.readouterr().err
+    assert err.count("prov: warning:") == 1 and "'(a+)+b'" in err
+
+
+def test_a_bad_project_pattern_fails_closed_with_one_warning(capfd):
+    from provgraph.redact import Redactor
+
+    redactor = Redactor(["("], ["dsn"])
+    assert redactor.argv(["x", "--dsn", "pg", "--host", "h"]) == ["x", "--dsn", "***", "--host",
+                                                                  "***"]
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "bad regex '('" in err and "redact.patterns" in err
+
+
+def test_project_names_still_work_with_the_new_forms():
+    from provgraph.redact import Redactor
+
+    redactor = Redactor([], ["dsn"])
+    assert redactor.argv(["x", "--dsn", "pg://a", "--password", "p", "-pX"]) == [
+        "x", "--dsn", "***", "--password", "***", "-pX"]
+    assert redactor.text("x --dsn 'y z' && mysql -pX") == "x --dsn *** && mysql -p***"
+
+
+# -- configured URIs -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown", "bare", "user", "password"),
+    [
+        ("bolt://neo4j:S3cret@host:7687", "bolt://neo4j:***@host:7687", "bolt://host:7687",
+         "neo4j", "S3cret"),
+        ("neo4j+s://u:p%40ss@x.databases.neo4j.io/db?x=1", "neo4j+s://u:***@x.databases.neo4j.io/db?x=1",
+         "neo4j+s://x.databases.neo4j.io/db?x=1", "u", "p@ss"),
+        ("bolt://neo4j@host", "bolt://neo4j@host", "bolt://host", "neo4j", None),
+        ("bolt://host:7687", "bolt://host:7687", "bolt://host:7687", None, None),
+    ],
+)
+def test_uri_credentials(uri, shown, bare, user, password):
+    from provgraph.redact import uri_credentials, uri_has_password, uri_shown
+
+    assert uri_shown(uri) == shown
+    assert uri_credentials(uri) == (bare, user, password)
+    assert uri_has_password(uri) is (password is not None)
