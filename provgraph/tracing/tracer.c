@@ -29,6 +29,14 @@
  * PTRACE_O_EXITKILL a tracer that dies takes its tracees with it rather than leave them so.
  * The tracer ignores the user's signals, holds none of the program's standard streams once the
  * program has ended, and writes nothing but its own internal errors (one line, "prov: tracer:").
+ * Job control is kept: a stopped tracee stays in its group-stop (PTRACE_LISTEN) until SIGCONT,
+ * so Ctrl-Z, fg and bg work as without a tracer.
+ *
+ * Not seen (as by the interposer): files opened by io_uring or open_by_handle_at, calls made
+ * through the 32-bit ABIs of an x86_64 kernel (int 0x80, x32). Under a tracer, a setuid
+ * program does not gain its privileges (as under strace). A dynamically linked program started
+ * by a traced one is recorded by both tracers (the same records twice, harmless), and each of
+ * its file calls costs a stop: the filter cannot be taken back.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -853,6 +861,7 @@ static int waiter(struct launch *l) {
         say("prov: tracer: the tracer ended before the program did");
         return 1;
     }
+    waitpid(tracer, NULL, WNOHANG); /* reaped if nothing was left behind; never waited for */
     exit_like(status);
     return 1;
 }

@@ -11,8 +11,10 @@ and a refused ptrace behave as the contract in tracer.c says.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -675,6 +677,71 @@ def test_a_stopped_program_stays_stopped_until_continued(tmp_path, ptrace_allowe
         if waiter.poll() is None:
             waiter.kill()
     assert (tmp_path / "after").read_text() == "resumed\n"
+
+
+class Terminal:
+    """An interactive bash in a pseudo-terminal, as a user's."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]):
+        import pty
+
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: becomes bash, the session's leader
+            os.chdir(cwd)
+            os.execve(shutil.which("bash"), ["bash", "--norc", "--noprofile", "-i"],
+                      {**env, "PS1": "$ ", "TERM": "dumb"})
+        self.seen = ""
+
+    def type(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+    def expect(self, pattern: str) -> str:
+        import select
+
+        deadline = time.monotonic() + 60
+        while not (found := re.search(pattern, self.seen)):
+            assert time.monotonic() < deadline, f"never shown: {pattern!r} in {self.seen!r}"
+            if select.select([self.fd], [], [], 0.1)[0]:
+                self.seen += os.read(self.fd, 4096).decode(errors="replace")
+        self.seen = self.seen[found.end():]
+        return found.group(0)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+def test_job_control_in_a_terminal(tmp_path, ptrace_allowed):
+    """Ctrl-Z stops the traced job (bash says so), fg resumes it, Ctrl-C kills it: bash sees a
+    death by SIGINT (130), as without the tracer."""
+    if shutil.which("bash") is None:
+        pytest.skip("needs bash")
+    trace = tmp_path / "trace"
+    make_trace_file(str(trace))
+    term = Terminal(tmp_path, traced_env(trace, tmp_path))
+    try:
+        term.expect(r"\$ ")
+        command = shlex.join(tracer_argv(
+            BUSYBOX, "-c", "echo $$ > pid; while [ ! -e gate ]; do busybox sleep 0.05; done",
+            argv0="sh"))
+        term.type(command + "\n")
+        wait_for(lambda: (tmp_path / "pid").exists() and (tmp_path / "pid").read_text(),
+                 "the program started")
+        program = int((tmp_path / "pid").read_text())
+        term.type("\x1a")  # Ctrl-Z
+        term.expect(r"Stopped")
+        wait_for(lambda: state_of(program) in ("T", "t"), "the program stopped")
+        term.expect(r"\$ ")
+        term.type("fg\n")
+        wait_for(lambda: state_of(program) in ("S", "R"), "the program resumed")
+        term.type("\x03")  # Ctrl-C
+        term.expect(r"\$ ")
+        term.type("echo rc=$?\n")
+        assert term.expect(r"rc=\d+") == "rc=130"
+    finally:
+        term.close()
 
 
 # ------------------------------------------------------------------------------------------
