@@ -38,21 +38,22 @@ class BuildTracers(build_ext):
                 self.warn(f"provgraph: could not build a tracer ({exc}); captures will fall "
                           "back to the Python audit hook and the command line")
 
-    def _objects(self, source: str, extra: list[str]) -> list[str]:
-        return self.compiler.compile([os.path.join(HERE, source)], output_dir=self.build_temp,
-                                     extra_preargs=["-O2", "-fPIC", "-Wall", *extra],
-                                     include_dirs=[HERE])
+    def _cc(self) -> list[str]:
+        """The C compiler alone: Python's own link flags (an rpath to its lib folder, say) would
+        make every traced process's loader search there."""
+        return [os.environ.get("CC") or self.compiler.compiler_so[0]]
 
     def _preload(self, folder: str) -> str:
-        objects = self._objects("preload.c", ["-fvisibility=default"])
         target = os.path.join(folder, "libprovtrace.so")
-        self.compiler.link_shared_object(objects, target, libraries=["dl"])
+        self.spawn([*self._cc(), "-O2", "-fPIC", "-shared", "-Wall", "-I", HERE, "-o", target,
+                    os.path.join(HERE, "preload.c"), "-ldl"])
         return target
 
     def _tracer(self, folder: str) -> str:
-        objects = self._objects("tracer.c", [])
-        self.compiler.link_executable(objects, "provtrace", output_dir=folder)
-        return os.path.join(folder, "provtrace")
+        target = os.path.join(folder, "provtrace")
+        self.spawn([*self._cc(), "-O2", "-Wall", "-I", HERE, "-o", target,
+                    os.path.join(HERE, "tracer.c")])
+        return target
 
     def _folder(self) -> str:
         """The source tree for an editable install (its package folder is the source), else
