@@ -38,7 +38,14 @@ class _Declared(Ingestor):
     def __init__(self, name: str, table: dict[str, Any], config: Config,
                  pattern: UserPattern | None = None):
         """`pattern`: the registry's bounded `match` (one pattern, one time budget, one
-        warning if it runs away); compiled here when the ingestor is made on its own."""
+        warning if it runs away); compiled here when the ingestor is made on its own.
+
+        The registry makes none untrusted; refusing here too keeps any other caller from
+        running a clone's code by mistake."""
+        from provgraph.trust import verdict
+
+        if not verdict(config).trusted:
+            raise PermissionError(".prov.toml is not trusted in this clone (`prov trust`)")
         if pattern is None:
             from provgraph.patterns import compile_user
 

@@ -342,3 +342,18 @@ def test_a_damaged_trust_file_trusts_nothing(attacker):
     assert not victim.markers["called"].exists()
     victim.ok("trust")
     assert warnings(victim.ok("true")) == []
+
+
+def test_a_declared_ingestor_refuses_to_load_untrusted(attacker):
+    """Defence in depth: not only the registry, the ingestor classes themselves refuse."""
+    from provgraph.config import Config
+    from provgraph.ingestors.external import CallableIngestor, ExecutableIngestor
+
+    victim = attacker
+    git_dir = victim.root / ".git"
+    config = Config(str(victim.root), str(git_dir / "prov"))
+    for cls, table in ((CallableIngestor, config.tables("ingestor")[1]),
+                       (ExecutableIngestor, config.tables("ingestor")[0])):
+        with pytest.raises(PermissionError, match="not trusted"):
+            cls("x", table, config)
+    assert not victim.markers["imported"].exists()
