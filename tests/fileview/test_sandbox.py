@@ -195,32 +195,57 @@ def test_a_link_inside_the_tree_reads_and_records_its_target(data):
      "view reads only files of the repository"),
 ])
 def test_a_stored_definition_is_checked_field_by_field(data, fields, message):
+    """(The journal's own validation may set such a record aside before any view sees it;
+    the views check it all the same.)"""
+    import provgraph.fileview as fv
+    from provgraph.fileview.evaluate import Evaluation
+    from provgraph.repo import ProvError
+
     os.symlink("/etc/passwd", data.path("pw.csv"))
-    plant(data, "v.csv", **{"query": "select * from {d.csv}", "inputs": ["d.csv"], **fields})
-    assert refused(data, "refresh", "v.csv") == f"prov: v.csv: {message}"
-    assert refused(data, "cat", "v.csv") == f"prov: {message}"
+    definition = {"query": "select * from {d.csv}", "inputs": ["d.csv"], **fields}
+    plant(data, "v.csv", **definition)
+    r = Repository.discover(data.root)
+    if "v.csv" in fv.list_views(r):
+        assert refused(data, "refresh", "v.csv") == f"prov: v.csv: {message}"
+        assert refused(data, "cat", "v.csv") == f"prov: {message}"
+    stored = fv.show(r, "v.csv").definition if "v.csv" in fv.list_views(r) else {
+        "name": "v.csv", "cwd": ".", "kind": "sql", "dialect": "duckdb", "header": None,
+        "format": "csv", **definition}
+    with pytest.raises(ProvError) as raised:
+        Evaluation(r, stored).prepare()
+    assert str(raised.value) == message
     assert not Path("/tmp/evil.csv").exists() and not data.path("v.csv").exists()
+    assert not any(data.path(".git/prov/fileview/tmp").glob("*"))
 
 
 @pytest.mark.parametrize("name", ["../evil.csv", ".git/hooks/pre-commit", "/tmp/evil.csv",
                                   "a/../../evil.csv", "outlink/evil.csv"])
 def test_a_stored_definition_writes_only_inside_the_work_tree(data, tmp_path, name):
     """A name no `prov fileview -n` would record (a pulled record says what its author
-    wrote): evaluating it is refused, and nothing is written."""
+    wrote): evaluating it is refused, and nothing is written. (The journal's own validation
+    may set the record aside before any view sees it; the views check it all the same.)"""
     import provgraph.fileview as fv
+    from provgraph.fileview import materialize
     from provgraph.repo import ProvError
 
     outside = tmp_path / "outside"
     outside.mkdir()
     os.symlink(outside, data.path("outlink"))
-    plant(data, name, query="select * from {d.csv}", inputs=["d.csv"])
+    definition = {"name": name, "cwd": ".", "kind": "sql", "dialect": "duckdb",
+                  "header": None, "format": "csv", "query": "select * from {d.csv}",
+                  "inputs": ["d.csv"]}
+    plant(data, name, **{k: v for k, v in definition.items() if k != "name"})
     r = Repository.discover(data.root)
     before = journal(data)
-    [done] = fv.refresh(r, [name])
-    assert done.action.startswith("failed: the output ") and done.result is None
-    assert "nothing was written" in done.action
-    with pytest.raises(ProvError, match=r"^the output "):
-        fv.cat(r, name)
+    if name in fv.list_views(r):
+        [done] = fv.refresh(r, [name])
+        assert done.action.startswith("failed: the output ") and done.result is None
+        assert "nothing was written" in done.action
+        with pytest.raises(ProvError, match=r"^the output "):
+            fv.cat(r, name)
+    with pytest.raises(ProvError, match=r"^the output ") as raised:
+        materialize.materialize(r, dict(definition))
+    assert "nothing was written" in str(raised.value)
     assert journal(data) == before
     assert not Path("/tmp/evil.csv").exists() and not (tmp_path / "evil.csv").exists()
     assert not data.path(".git/hooks/pre-commit").exists() and list(outside.iterdir()) == []
