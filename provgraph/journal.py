@@ -6,6 +6,12 @@ Each capture is one commit on this clone's chain `refs/prov/journal/<clone-id>`.
 Clones only ever append to their own chain, so fetching another clone's chain never conflicts.
 
 The journal is the source of truth; both indexes are rebuilt from it.
+
+Records pulled from other clones are data written by whoever controls those clones, so readers
+never see a record raw: `Journal.entries` yields only records that passed the journal's schema
+and id rules (`provgraph.schema`, `provgraph.quarantine`). Ids are confined to the chain that
+writes them: an activity id is `act-` + the first 16 hex digits of sha256(<clone id>:<nonce>),
+the nonce kept in the record, so any reader can check that the record's chain made it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,13 @@ class Entry(namedtuple("Entry", "commit chain record")):
     """
 
     __slots__ = ()
+
+
+class Requarantined(gitio.GitError):
+    """Records a reader read before were quarantined since: it must read from the start.
+
+    A GitError, as a chain that vanished is: readers that cache what they read already
+    answer that by reading everything again."""
 
 
 class Journal:
@@ -85,9 +98,11 @@ class Journal:
         from provgraph.timestamps import now
 
         stamp = now()
+        record_id, nonce = new_id("imp", self.repo.clone_id)
         return self.append({
             "kind": "graph",
-            "id": "imp-" + os.urandom(8).hex(),
+            "id": record_id,
+            "nonce": nonce,
             "project": self.repo.project,
             "command": f"import {source}",
             "source": source,
@@ -116,10 +131,35 @@ class Journal:
 
     def entries(self, since: dict[str, str] | None = None,
                 tips: dict[str, str] | None = None) -> Iterator[Entry]:
-        """Records reachable from `tips` (default: now) but not from `since`, oldest first
-        per chain. Callers that record what they have read pass the tips they will record."""
+        """Sound records reachable from `tips` (default: now) but not from `since`, oldest
+        first per chain; quarantined ones and those of a later provgraph are left out.
+        Callers that record what they have read pass the tips they will record.
+
+        Raises Requarantined when a record reachable from `since` has been quarantined since
+        the caller read it."""
+        from provgraph import quarantine, schema
+
         since = since or {}
         tips = self.tips() if tips is None else tips
+        ledger = quarantine.judge(self.repo, self, tips)
+        if since and ledger.rejected and ledger.stale(self.repo, since):
+            raise Requarantined("records read before have been quarantined since")
+        hexlen = 64 if self.repo.object_format == "sha256" else 40
+        for commit, chain, data in self.raw_entries(since, tips):
+            if ledger.skips(chain, commit):
+                continue
+            try:
+                record = json.loads(data)
+            except (ValueError, RecursionError):
+                continue  # judged as quarantined: the ledger file was rewritten meanwhile
+            # cheap, and whatever the ledger file says: no reader ever gets a broken record
+            if schema.readable(record) and schema.problem(record, hexlen) is None:
+                yield Entry(commit, chain, record)
+
+    def raw_entries(self, since: dict[str, str], tips: dict[str, str]
+                    ) -> Iterator[tuple[str, str, bytes]]:
+        """(commit, chain, record.json bytes) of every record commit, unjudged: for the
+        quarantine only."""
         with gitio.CatFile(self.repo.root) as cat:
             for chain, tip in sorted(tips.items()):
                 if since.get(chain) == tip:
@@ -130,9 +170,9 @@ class Journal:
                 commits = self.repo.git(*args).decode().split()
                 for commit in commits:
                     found = cat.read(f"{commit}:record.json")
-                    if found is None:
+                    if found is None or found[1] != "blob":
                         continue  # not a record commit: ignore rather than fail
-                    yield Entry(commit, chain, json.loads(found[2]))
+                    yield commit, chain, found[2]
 
     def count(self) -> int:
         tips = list(self.tips().values())
@@ -147,6 +187,21 @@ def _ident(agent: dict[str, Any]) -> str:
     return f"{name or 'provgraph'} <{email}>"
 
 
-def new_activity_id() -> str:
-    """Random, so that clones never collide; stored in the record, so stable across rebuilds."""
-    return "act-" + os.urandom(8).hex()
+def owned_id(prefix: str, clone_id: str, nonce: str) -> str:
+    """The id a record of `clone_id`'s chain with `nonce` may have: `<prefix>-` + 16 hex digits
+    of sha256(<clone id>:<nonce>). Another clone cannot make one of this clone's ids without
+    breaking SHA-256, and a copy of this clone's record in its chain fails the check."""
+    sha256 = gitio._hasher("sha256")  # not hashlib: OpenSSL costs `prov CMD` milliseconds
+    return f"{prefix}-" + sha256(f"{clone_id}:{nonce}".encode()).hexdigest()[:16]
+
+
+def new_id(prefix: str, clone_id: str) -> tuple[str, str]:
+    """A fresh id in this clone's namespace, and the nonce the record keeps to prove it."""
+    nonce = os.urandom(16).hex()
+    return owned_id(prefix, clone_id, nonce), nonce
+
+
+def new_activity_id(clone_id: str) -> tuple[str, str]:
+    """(`act-<16 hex>`, nonce): random, so that clones never collide; stored in the record, so
+    stable across rebuilds; derived from the clone id, so confined to this clone's chain."""
+    return new_id("act", clone_id)

@@ -31,6 +31,7 @@ from typing import Any
 from provgraph import gitio, recovery, runner
 from provgraph.fileview import engine, views
 from provgraph.fileview.evaluate import Evaluation
+from provgraph.journal import new_activity_id
 from provgraph.model import entity_digest
 from provgraph.repo import ProvError, Repository
 from provgraph.timestamps import now
@@ -98,8 +99,10 @@ def materialize(repo: Repository, definition: dict[str, Any], *, refresh: bool =
                                     **evaluation.properties()}
         if refresh:
             activity["fileview.refresh"] = True
+        activity_id, nonce = new_activity_id(repo.clone_id)
         record: dict[str, Any] = {
-            "id": "act-" + os.urandom(8).hex(),
+            "id": activity_id,
+            "nonce": nonce,
             "project": repo.project,
             "command": command,
             "shell": False,
