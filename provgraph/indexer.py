@@ -5,21 +5,34 @@ replays the new records into it (`open_index`). Records are replayed in the orde
 activities ended; when records arrive that belong before ones already indexed (a `prov pull`
 of a teammate's older work, or a race between concurrent captures), the index is rebuilt
 from scratch, which gives the same ids as ever, since everything derives from the journal.
+
+Imported graphs (`kind: "graph"` records) carry nodes and edges verbatim, so the indexer is
+where ids are kept in their namespaces (`Ownership`): a graph record may name any node as an
+edge's target, but it may not make or change a node that a record of another clone's chain
+makes (an activity, a version or an agent the replay derives, another clone's imported node),
+nor draw an edge from one. Such a record is quarantined. The verdict is taken over every
+record at once, never by the order records arrived in: a catch-up that cannot be sure (a
+pulled graph record naming nodes the index already holds) replays everything instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
-from provgraph import gitio
-from provgraph.journal import Entry, Journal
+from provgraph import gitio, quarantine
+from provgraph.journal import Entry, Journal, Requarantined
 from provgraph.replay import Replay, Resolved, ignored_oid
 from provgraph.repo import Repository
+from provgraph.schema import shown
 from provgraph.snapshot import locked
 
 Progress = Callable[[int, int], None]
+
+CLAIMS = "graph_claims"  # (id, chain, record, role): what accepted graph records make or draw
 
 
 def order_key(record: dict) -> tuple[str, str]:
@@ -96,6 +109,104 @@ def _rewritten(record: dict) -> list[str]:
             if whole and path not in ignored]
 
 
+class NeedsRebuild(Exception):
+    """A catch-up cannot tell on its own whether a graph record may write what it writes."""
+
+
+class Ownership:
+    """Who may write which node: imported-graph records against every other chain's records.
+
+    Built from the graph records about to be replayed: for each node id they declare (or
+    draw an edge from), which chains' records do. Graph records of two chains declaring one
+    node differently both lose it unless one is this clone's own; a capture of one chain that
+    makes a node another chain's graph record declares takes it from that record. `bad` holds
+    the quarantined records ("<chain> <commit>" -> verdict); `late` is set when a record
+    already written turned out bad, and the replay must start again without it.
+    """
+
+    def __init__(self, own: str, entries: Iterable[Entry], bad: dict[str, dict] | None = None):
+        self.own = own
+        self.bad: dict[str, dict] = dict(bad or {})
+        self.late = False
+        self.applied: set[str] = set()
+        self.found = 0  # verdicts reached here (not given in `bad`)
+        self.by_id: dict[str, list[tuple[str, str, str]]] = {}  # id -> (chain, key, role)
+        self.emitted: dict[str, set[str]] = {}  # such ids made by captures -> their chains
+        digests: dict[str, dict[str, set[str]]] = {}
+        for entry in entries:
+            if entry.record.get("kind") != "graph":
+                continue
+            key = _key(entry)
+            for node in entry.record.get("nodes", ()):
+                self.by_id.setdefault(node["id"], []).append((entry.chain, key, "node"))
+                digests.setdefault(node["id"], {}).setdefault(entry.chain, set()).add(
+                    _digest(node))
+            for edge in entry.record.get("edges", ()):
+                self.by_id.setdefault(edge["source"], []).append((entry.chain, key, "source"))
+        for node_id, by_chain in digests.items():
+            self._settle(node_id, by_chain)
+
+    def _settle(self, node_id: str, by_chain: dict[str, set[str]]) -> None:
+        chains = set(by_chain)
+        if len(chains) > 1 and len(set().union(*by_chain.values())) > 1:
+            owners = chains & {self.own}  # declared differently: none of them, or ours
+        else:
+            owners = chains
+        for chain, key, role in self.by_id[node_id]:
+            if chain in owners:
+                continue
+            holder = ", ".join(sorted(owners or chains - {chain}))
+            name = shown(node_id)
+            what = (f"declares node {name}, which clone {holder} declares otherwise"
+                    if role == "node" else f"draws an edge from node {name} of clone {holder}")
+            self._reject(key, chain, what)
+
+    def _reject(self, key: str, chain: str, reason: str) -> None:
+        if key in self.bad:
+            return
+        self.bad[key] = {"chain": chain, "commit": key.split(" ", 1)[1], "reason": reason}
+        self.found += 1
+        if key in self.applied:
+            self.late = True
+
+    def admit(self, entry: Entry) -> bool:
+        """Whether a graph record may be written (nothing it writes is another chain's)."""
+        key = _key(entry)
+        if key in self.bad:
+            return False
+        ids = {n["id"] for n in entry.record.get("nodes", ())}
+        ids |= {e["source"] for e in entry.record.get("edges", ())}
+        for node_id in sorted(ids):
+            others = self.emitted.get(node_id, set()) - {entry.chain}
+            if others:
+                self._reject(key, entry.chain, f"would change node {shown(node_id)}, which "
+                                               f"clone {', '.join(sorted(others))} makes")
+                return False
+        self.applied.add(key)
+        return True
+
+    def made(self, chain: str, nodes: Iterable) -> None:
+        """A capture of `chain` made `nodes`: graph records of other chains lose them."""
+        for node in nodes:
+            claims = self.by_id.get(node.id)
+            if not claims:
+                continue
+            self.emitted.setdefault(node.id, set()).add(chain)
+            for other, key, _role in claims:
+                if other != chain:
+                    self._reject(key, other, f"would change node {shown(node.id)}, which "
+                                             f"clone {chain} makes")
+
+
+def _key(entry: Entry) -> str:
+    return f"{entry.chain} {entry.commit}"
+
+
+def _digest(node: dict[str, Any]) -> str:
+    text = json.dumps([node["label"], node.get("properties", {})], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 class Indexer:
     """Replays journal records into a store (the embedded index here; Neo4j reuses it)."""
 
@@ -106,6 +217,10 @@ class Indexer:
         self.repo = repo
         self.store = store
         self.journal = Journal(repo)
+        self.verdicts: list[dict] | None = None  # set by a rebuild: its quarantined records
+        store.db.execute(f"CREATE TABLE IF NOT EXISTS {CLAIMS} (id VARCHAR NOT NULL, "
+                         "chain VARCHAR NOT NULL, record VARCHAR NOT NULL, "
+                         "role VARCHAR NOT NULL)")
 
     def update(self, progress: Progress | None = None) -> int:
         """Bring the store up to date; return how many records were replayed.
@@ -114,34 +229,104 @@ class Indexer:
         """
         since = self.store.meta("tips", {})
         tips = self.journal.tips()  # read once: records landing meanwhile wait for next time
-        entries = sorted(self.journal.entries(since, tips), key=lambda e: order_key(e.record))
+        if tips and not since:
+            return self.rebuild(progress)  # the first catch-up: every record, judged at once
+        try:
+            entries = sorted(self.journal.entries(since, tips),
+                             key=lambda e: order_key(e.record))
+        except Requarantined:
+            return self.rebuild(progress)  # records indexed before are quarantined now
         last = self.store.meta("last_key")
         if entries and last and list(order_key(entries[0].record)) < last:
             return self.rebuild(progress)  # older records arrived: replay everything in order
-        with self.store.transaction():
-            return self._apply(entries, tips, progress)
+        try:
+            with self.store.transaction():
+                owners = Ownership(self.repo.clone_id, entries,
+                                   {v["chain"] + " " + v["commit"]: v
+                                    for v in self.store.meta("quarantined", [])})
+                self._check_index(entries, owners)
+                return self._apply(entries, tips, progress, owners, incremental=True)
+        except NeedsRebuild:
+            return self.rebuild(progress)
 
     def rebuild(self, progress: Progress | None = None) -> int:
         tips = self.journal.tips()
         entries = sorted(self.journal.entries({}, tips), key=lambda e: order_key(e.record))
         with self.store.transaction():
-            self.store.reset()
-            return self._apply(entries, tips, progress)
+            bad: dict[str, dict] = {}
+            while True:
+                self.store.reset()
+                self.store.db.execute(f"DELETE FROM {CLAIMS}")
+                owners = Ownership(self.repo.clone_id, entries, bad)
+                done = self._apply(entries, tips, progress, owners, incremental=False)
+                if not owners.late:
+                    break
+                bad = owners.bad  # a record written before it was found bad: without it
+            ids = {_key(e): e.record.get("id") for e in entries}
+            self.verdicts = [{**verdict, "id": ids.get(key), "n": 0}
+                             for key, verdict in sorted(owners.bad.items())]
+            self.store.set_meta("quarantined", self.verdicts)
+            return done
+
+    def _check_index(self, entries: list[Entry], owners: Ownership) -> None:
+        """A catch-up replays graph records only when nothing they write is in the index yet,
+        or only their own chain's graph records wrote it; else only a full replay can judge."""
+        ids_by_chain: dict[str, set[str]] = {}
+        for entry in entries:
+            if entry.record.get("kind") == "graph":
+                ids = ids_by_chain.setdefault(entry.chain, set())
+                ids.update(n["id"] for n in entry.record.get("nodes", ()))
+                ids.update(e["source"] for e in entry.record.get("edges", ()))
+        for chain, ids in ids_by_chain.items():
+            existing = set(self.store.nodes(ids))
+            claims = self._claims(ids)
+            for node_id in existing | set(claims):
+                if claims.get(node_id) != {chain}:
+                    raise NeedsRebuild(node_id)
+
+    def _claims(self, ids: Iterable[str]) -> dict[str, set[str]]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        rows = self.store.db.execute(f"SELECT DISTINCT id, chain FROM {CLAIMS} "
+                                     "WHERE id IN (SELECT unnest(?))", [ids]).fetchall()
+        found: dict[str, set[str]] = {}
+        for node_id, chain in rows:
+            found.setdefault(node_id, set()).add(chain)
+        return found
 
     def _apply(self, entries: list[Entry], tips: dict[str, str],
-               progress: Progress | None) -> int:
+               progress: Progress | None, owners: Ownership, incremental: bool) -> int:
         replay = Replay(self.repo.project, self.store.load_state(),
                         self.store.meta("sequence", 0))
         if entries:
             self.store.next_generation()
+        claimed = incremental and self.store.db.execute(
+            f"SELECT count(*) FROM {CLAIMS}").fetchone()[0] > 0
         done = 0
         for batch in _batches(entries, self.BATCH, self.ELEMENTS):
-            nodes, edges = [], []
-            for item in resolve(self.repo, batch):
+            nodes, edges, made, claims = [], [], [], []
+            for entry, item in zip(batch, resolve(self.repo, batch), strict=True):
+                graph = entry.record.get("kind") == "graph"
+                if graph and not owners.admit(entry):
+                    continue
                 n, e = replay.apply(item)
+                if graph:
+                    claims += _claim_rows(entry)
+                else:
+                    owners.made(entry.chain, n)
+                    made += [(entry.chain, node.id) for node in n]
                 nodes += n
                 edges += e
+            if incremental:
+                if owners.found:
+                    raise NeedsRebuild("a record found bad: judged with all the others")
+                if claimed and made:
+                    found = self._claims(node_id for _chain, node_id in made)
+                    if any(found.get(node_id, set()) - {chain} for chain, node_id in made):
+                        raise NeedsRebuild("a capture makes a node another clone imported")
             self.store.write(nodes, edges, self.repo.project)
+            self._save_claims(claims)
             self.store.save_state(replay.state, replay.touched)
             replay.touched.clear()
             done += len(batch)
@@ -152,6 +337,19 @@ class Indexer:
             self.store.set_meta("last_key", list(order_key(entries[-1].record)))
         self.store.set_meta("tips", tips)
         return done
+
+    def _save_claims(self, rows: list[tuple[str, str, str, str]]) -> None:
+        if rows:
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            self.store.db.execute(f"INSERT INTO {CLAIMS} SELECT unnest(?), unnest(?), "
+                                  "unnest(?), unnest(?)", columns)
+
+
+def _claim_rows(entry: Entry) -> list[tuple[str, str, str, str]]:
+    rows = [(n["id"], entry.chain, entry.commit, "node") for n in entry.record.get("nodes", ())]
+    rows += [(e["source"], entry.chain, entry.commit, "source")
+             for e in entry.record.get("edges", ())]
+    return rows
 
 
 def _batches(entries: list[Entry], records: int, elements: int):
@@ -197,6 +395,8 @@ def open_index(repo: Repository, progress: Progress | None = None, rebuild: bool
             indexer.rebuild(progress)
         else:
             indexer.update(progress)
+        if indexer.verdicts is not None:  # a full replay judged the imported graphs again
+            quarantine.save_index_verdicts(repo, indexer.verdicts)
         gitio.write_file_atomic(_tips_file(repo), json.dumps(store.meta("tips", {})).encode(),
                                 durable=False)
         return store
