@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provgraph.cli.common import console, opened_index
+from provgraph.cli.common import console, opened_index, repository
 
 
 @click.command("rebuild")
@@ -12,12 +12,17 @@ from provgraph.cli.common import console, opened_index
               help="Also recreate this project's graph in the configured Neo4j.")
 def command(neo4j: bool) -> None:
     """Recreate the embedded index from the journal (same ids, same graph)."""
+    from provgraph import quarantine
+
+    repo = repository()
+    repo.ensure_prov_dir()
+    quarantine.reset(repo)  # derived from the journal: every record is judged again
     if neo4j:
         from provgraph import sync
-        from provgraph.cli.common import progress_bar, repository
+        from provgraph.cli.common import progress_bar
 
         with progress_bar("rebuilding in Neo4j") as progress:
-            sync.sync(repository(), progress, rebuild=True)
+            sync.sync(repo, progress, rebuild=True)
     with opened_index(rebuild=not neo4j) as (_repo, store):
         counts = store.counts()
     where = "the index and Neo4j" if neo4j else "the index"
@@ -26,3 +31,6 @@ def command(neo4j: bool) -> None:
         f"{counts.get('Entity', 0)} entities, {counts.get('Agent', 0)} agents, "
         f"{counts['edges']} edges."
     )
+    held = len(quarantine.listing(repo))
+    if held:
+        console.print(f"{held} record(s) quarantined, not indexed (prov status names them).")

@@ -12,7 +12,7 @@ from provgraph.cli.common import console, json_out, repository, safe
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def command(as_json: bool) -> None:
     """Where provenance is kept and whether the index has caught up with the journal."""
-    from provgraph import recovery
+    from provgraph import quarantine, recovery
     from provgraph.capture import recover
     from provgraph.config import Config
     from provgraph.indexer import index_status
@@ -31,6 +31,7 @@ def command(as_json: bool) -> None:
         "clone": repo.clone_id,
         "journal": {"ref": journal.ref, "chains": len(journal.tips()), "records": journal.count()},
         "index": index,
+        "quarantine": quarantine.listing(repo),
         "running": [r["record"]["command"] for r in running],
         "large_file_limit": config.large_file_limit,
         "tracing": _tracing_status(repo, config),
@@ -46,6 +47,9 @@ def command(as_json: bool) -> None:
     state = ("up to date" if index["pending"] == 0
              else f"{index['pending']} record(s) pending (indexed on the next read)")
     console.print(f"index       {safe(index['path'])}: {index['records']} records, {state}")
+    held = quarantine.describe(info["quarantine"])
+    if held:  # one line, whatever the number: `--json` lists them
+        console.print(safe(held))
     if running:
         console.print(f"running     {len(running)} capture(s) in progress or interrupted:")
         for command in info["running"]:

@@ -6,15 +6,23 @@ further along is simply left as it is there), a pull fetches every chain into a 
 namespace and fast-forwards the local copies of other clones' chains. Pulled records arrive in
 the indexes on the next read (and in Neo4j with the next sync); since records are replayed in
 the order their activities ended, a teammate's older work takes its place in the history.
+
+What arrives is data, never code, and never trusted: a chain must be named like a clone
+(`refs/prov/journal/<hex>`; others are not taken in), and every record is judged before any
+reader sees it (`provgraph.quarantine`); `pull` says how many of the records that arrived
+were quarantined.
 """
 
 from __future__ import annotations
 
-from provgraph import gitio
+import re
+
+from provgraph import gitio, quarantine
 from provgraph.journal import REF_PREFIX, Journal
 from provgraph.repo import ProvError, Repository
 
 INCOMING = "refs/prov/incoming/"
+CLONE_ID = re.compile(r"[0-9a-f]{8,64}\Z")  # as `Repository.clone_id` names clones
 
 
 def _remote(repo: Repository, remote: str | None) -> str:
@@ -62,13 +70,17 @@ def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
                 for line in repo.git("for-each-ref", "--format=%(objectname) %(refname)",
                                      staging).decode().splitlines()}
     local = Journal(repo).tips()
+    held = _held(repo)
     own = repo.clone_id
-    updated, diverged = [], []
+    updated, diverged, refused = [], [], []
     try:
         for chain, theirs in sorted(incoming.items()):
             ours = local.get(chain)
             if chain == own or ours == theirs or (ours and _ancestor(repo, theirs, ours)):
                 continue  # our own chain, or nothing new
+            if not CLONE_ID.match(chain):
+                refused.append(chain)  # not a clone's chain: provgraph never writes one
+                continue
             if ours and not _ancestor(repo, ours, theirs):
                 diverged.append(chain)
                 continue
@@ -77,8 +89,19 @@ def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
     finally:
         for chain in incoming:
             repo.git("update-ref", "-d", staging + chain, check=False)
+    records = Journal(repo).count() - before
+    quarantined = 0
+    if updated:
+        from provgraph.indexer import open_index
+
+        open_index(repo).close()  # imported graphs are judged by the indexer: judge them now
+        quarantined = len(_held(repo) - held)
     return {"remote": remote, "chains": sorted(updated), "diverged": diverged,
-            "records": Journal(repo).count() - before}
+            "refused": refused, "records": records, "quarantined": quarantined}
+
+
+def _held(repo: Repository) -> set[tuple[str, str]]:
+    return {(row["chain"], row["commit"]) for row in quarantine.listing(repo)}
 
 
 def _ancestor(repo: Repository, older: str, newer: str) -> bool:
