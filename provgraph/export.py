@@ -69,7 +69,9 @@ from prov.constants import PROV, XSD
 from provgraph.model import (
     ACTIVITY,
     AGENT,
+    EDGE_TYPES,
     ENTITY,
+    LABELS,
     USED,
     WAS_ASSOCIATED_WITH,
     WAS_ATTRIBUTED_TO,
@@ -88,6 +90,7 @@ __all__ = [
     "decode_local",
     "deserialize",
     "encode_local",
+    "exportable",
     "from_document",
     "parse",
     "serialize",
@@ -366,9 +369,40 @@ def to_document(nodes: Iterable[Node], edges: Iterable[Edge]) -> pm.ProvDocument
     return doc
 
 
+def exportable(nodes: Iterable[Node], edges: Iterable[Edge]
+               ) -> tuple[list[Node], list[Edge], dict[str, int]]:
+    """The nodes and edges PROV can carry, and how many of the others were left out by kind.
+
+    The journal refuses other labels and relation types at the door (`provgraph.schema`);
+    this is the defence behind it, for an index written before that or by hand: `prov export`
+    leaves such elements out and says so, rather than failing on the whole graph."""
+    kept_nodes, kept_edges, skipped = [], [], {}
+    for node in nodes:
+        if node.label in LABELS:
+            kept_nodes.append(node)
+        else:
+            skipped["nodes"] = skipped.get("nodes", 0) + 1
+    for edge in edges:
+        if edge.type in EDGE_TYPES:
+            kept_edges.append(edge)
+        else:
+            skipped["edges"] = skipped.get("edges", 0) + 1
+    return kept_nodes, kept_edges, skipped
+
+
 def serialize(nodes: Iterable[Node], edges: Iterable[Edge], fmt: str) -> str:
-    """The graph as text in one of `FORMATS`; ValueError for any other format name."""
+    """The graph as text in one of `FORMATS`; ValueError for any other format name.
+
+    Nodes of a label and edges of a type PROV has no counterpart for here are left out, with
+    one warning line on stderr (`exportable`)."""
     name, options = _prov_format(fmt, _SERIALIZERS)
+    nodes, edges, skipped = exportable(nodes, edges)
+    if skipped:
+        from provgraph.ingestors import warn
+
+        warn(f"export left out {skipped.get('nodes', 0)} node(s) of a label other than "
+             f"Entity, Activity and Agent and {skipped.get('edges', 0)} edge(s) of a type other "
+             "than the five PROV relations")
     doc = to_document(nodes, edges)
     with _quiet_rdflib():
         text = doc.serialize(format=name, **options)

@@ -117,10 +117,14 @@ def sync(repo: Repository, progress: Progress | None = None, full: bool = False,
                 if rebuild:
                     neo.delete_project()
                 sent = 0
+                skipped: dict[str, int] = {}
                 if progress:
                     progress(0, total)
                 with contextlib.closing(_prefetched(_pages(repo, since))) as pages:
                     for nodes, edges in pages:
+                        nodes, edges, left = exportable(nodes, edges)
+                        for kind, count in left.items():
+                            skipped[kind] = skipped.get(kind, 0) + count
                         sent += neo.write(nodes, edges)
                         if progress:
                             progress(sent, total)
@@ -133,7 +137,32 @@ def sync(repo: Repository, progress: Progress | None = None, full: bool = False,
         _save_state(repo, {"target": target.key, "generation": generation, "tips": tips,
                            "synced_at": now(), "error": None})
         _log(repo, f"synced {sent} elements (generations {since}..{generation}) to {target.uri}")
-    return {"elements": sent}
+    if skipped:
+        _skipped(repo, skipped)
+    return {"elements": sent, "skipped": sum(skipped.values())}
+
+
+def exportable(nodes: list, edges: list) -> tuple[list, list, dict[str, int]]:
+    """What Neo4j's schema holds (the three labels, the five relations), and how many others
+    were left out (as `provgraph.export.exportable`, without loading the PROV library)."""
+    from provgraph.model import EDGE_TYPES, LABELS
+
+    kept_nodes = [node for node in nodes if node.label in LABELS]
+    kept_edges = [edge for edge in edges if edge.type in EDGE_TYPES]
+    left = {"nodes": len(nodes) - len(kept_nodes), "edges": len(edges) - len(kept_edges)}
+    return kept_nodes, kept_edges, {kind: n for kind, n in left.items() if n}
+
+
+def _skipped(repo: Repository, skipped: dict[str, int]) -> None:
+    """The defence behind the journal's door: what Neo4j's schema has no place for (another
+    label, another relation type) is left out and counted, never a failed sync."""
+    from provgraph.ingestors import warn
+
+    line = (f"sync left out {skipped.get('nodes', 0)} node(s) of a label other than Entity, "
+            f"Activity and Agent and {skipped.get('edges', 0)} edge(s) of a type other than "
+            "the five PROV relations")
+    _log(repo, line)
+    warn(line)
 
 
 def _prefetched(pages, depth: int = 2):
