@@ -593,7 +593,6 @@ struct launch {
     char **args;               /* argv[0] restored */
     struct sigaction original[N_FORWARDED];
     sigset_t original_mask;
-    int terminal;              /* the waiter is in the terminal's foreground group */
 };
 
 static void untraced(const struct launch *l) {
