@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from conftest import Repo, clone_through_remote
 
-from provgraph.journal import owned_id
 from provgraph.repo import Repository
 
 STAMP = "2030-01-02T03:04:05.000000+00:00"
@@ -30,7 +29,8 @@ def clone_id(repo: Repo) -> str:
 
 def plant(attacker: Repo, content: bytes | dict | list, *, trees: bool = True) -> str:
     """Append a commit holding `content` as record.json to the attacker's own journal chain
-    (with her HEAD's tree as before/after snapshots), with git plumbing only; return it."""
+    (with the record's before/after snapshots, else her HEAD's tree), with git plumbing only;
+    return it."""
     data = content if isinstance(content, bytes) else json.dumps(content).encode()
 
     def git(*args: str, input: bytes | None = None) -> str:
@@ -42,7 +42,9 @@ def plant(attacker: Repo, content: bytes | dict | list, *, trees: bool = True) -
     lines = [f"100644 blob {blob}\trecord.json"]
     if trees:
         head = git("rev-parse", "HEAD^{tree}")
-        lines += [f"040000 tree {head}\tafter", f"040000 tree {head}\tbefore"]
+        given = content if isinstance(content, dict) else {}
+        lines += [f"040000 tree {given.get(name) or head}\t{name}"
+                  for name in ("after", "before")]
     tree = git("mktree", input=("\n".join(sorted(lines, key=lambda x: x.split("\t")[1]))
                                 + "\n").encode())
     ref = f"refs/prov/journal/{clone_id(attacker)}"
