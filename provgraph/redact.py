@@ -365,12 +365,12 @@ def redact_argv(argv: list[str], rules: Rules | None = None) -> list[str]:
     value in the next word.
     """
     rules = rules or _default_rules()
-    if rules.user and _precheck_failed(rules, " ".join(argv)):
+    if _precheck_failed(rules, " ".join(argv)):
         return conceal_argv(_redact_words(list(argv), _default_rules(), 0))
     result = _redact_words(list(argv), rules, 0)
     for pattern, group, _ in rules.extra_rules:
         result = _redact_across_words(result, pattern, group)
-    if rules.user and rules.failed():
+    if rules.failed():
         return conceal_argv(_redact_words(list(argv), _default_rules(), 0))
     return result
 
@@ -547,10 +547,10 @@ def _redact_assignment(word: str) -> str:
 def redact_text(text: str, rules: Rules | None = None) -> str:
     """Return the text, a raw shell command line or any message, with secrets replaced."""
     rules = rules or _default_rules()
-    if rules.user and _precheck_failed(rules, text):
+    if _precheck_failed(rules, text):
         return conceal_text(_redact_shell(text, _default_rules(), 0))
     result = _apply(rules.extra_rules, _redact_shell(text, rules, 0))
-    if rules.user and rules.failed():
+    if rules.failed():
         return conceal_text(_redact_shell(text, _default_rules(), 0))
     return result
 
@@ -800,12 +800,19 @@ def _triggered(text: str) -> bool:
     return any(word.rsplit("/", 1)[-1] in TOOLS for word in text.translate(_WORD_BREAKS).split())
 
 
+def _as_tuple(value: object) -> tuple:
+    """`patterns = "x"` is one pattern, not one per character (a bad item is warned about)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return (value,) if value else ()
+
+
 class Redactor:
     """The rules of one project, compiled only when a command line could hold a secret."""
 
     def __init__(self, extra_patterns: Iterable[str] = (), extra_names: Iterable[str] = (),
                  where: str = ".prov.toml"):
-        self.extra = (tuple(extra_patterns), tuple(extra_names))
+        self.extra = (_as_tuple(extra_patterns), _as_tuple(extra_names))
         self.where = where
         self._rules: Rules | None = None
 

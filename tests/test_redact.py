@@ -467,3 +467,11 @@ def test_uri_credentials(uri, shown, bare, user, password):
     assert uri_shown(uri) == shown
     assert uri_credentials(uri) == (bare, user, password)
     assert uri_has_password(uri) is (password is not None)
+
+
+def test_a_single_string_is_one_pattern(capfd):
+    from provgraph.redact import Redactor
+
+    assert Redactor("hunter\\d").argv(["x", "hunter2"]) == ["x", "***"]
+    assert Redactor([42]).argv(["x", "y"]) == ["x", "***"]  # not a regex: closed, one warning
+    assert capfd.readouterr().err.count("prov: warning:") == 1

@@ -165,6 +165,9 @@ def test_a_password_in_this_clones_uri_is_never_shown(repo):
     shown = f"bolt://neo4j:***@127.0.0.1:{port}"
     assert repo.ok("config", "get", "neo4j.uri").stdout == shown + "\n"
     assert f"neo4j.uri = {shown}" in repo.ok("config", "list").stdout
+    repo.ok("config", "set", "neo4j.password", URI_SECRET + "pw")
+    assert repo.ok("config", "get", "neo4j.password").stdout == "***\n"
+    repo.ok("config", "unset", "neo4j.password")  # the URI's password is the one
     repo.ok("touch", "a.txt")  # starts a background sync, which fails and logs it
     outputs = []
     for args in (["sync"], ["cypher", "RETURN 1"]):
