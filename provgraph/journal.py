@@ -145,7 +145,8 @@ class Journal:
         if since and ledger.rejected and ledger.stale(self.repo, since):
             raise Requarantined("records read before have been quarantined since")
         hexlen = 64 if self.repo.object_format == "sha256" else 40
-        for commit, chain, data in self.raw_entries(since, tips):
+        raw = ledger.records_read(since, tips)
+        for commit, chain, data in self.raw_entries(since, tips) if raw is None else raw:
             if ledger.skips(chain, commit):
                 continue
             try:

@@ -55,6 +55,19 @@ class Ledger:
     # "<chain> <commit>" -> {"chain", "commit", "n", "id", "reason", "rule", "cause"}
     rejected: dict[str, dict[str, Any]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # records judged per chain
+    # not kept: what this judgement read, (since, tips, [(commit, chain, record.json)]), so a
+    # reader asking for the very same records need not read them from git a second time
+    read: tuple[dict[str, str], dict[str, str], list[tuple[str, str, bytes]]] | None = None
+
+    def records_read(self, since: dict[str, str], tips: dict[str, str]
+                     ) -> list[tuple[str, str, bytes]] | None:
+        """The records this judgement read, if they are exactly those of since..tips."""
+        if self.read is None or self.read[1] != tips:
+            return None
+        read_since = self.read[0]
+        if any(since.get(chain) != read_since.get(chain) for chain in tips):
+            return None
+        return self.read[2]
 
     def skips(self, chain: str, commit: str) -> bool:
         return f"{chain} {commit}" in self.rejected
@@ -136,7 +149,9 @@ def _judge_new(repo: Repository, journal, ledger: Ledger, tips: dict[str, str]) 
     since = {chain: ledger.tips[chain] for chain in tips if chain in ledger.tips}
     fresh: list[tuple[str, str, int, dict[str, Any]]] = []  # sound records, to check further
     moved = set()
-    for commit, chain, data in journal.raw_entries(since, tips):
+    raw = list(journal.raw_entries(since, tips))
+    ledger.read = (since, dict(tips), raw)
+    for commit, chain, data in raw:
         moved.add(chain)
         n = ledger.counts.get(chain, 0)
         ledger.counts[chain] = n + 1

@@ -18,7 +18,8 @@ A record of an unknown `kind`, or of a later `format`, is not this provgraph's t
 `readable` says to skip it, without quarantine.
 
 Paths in records are *repository paths*: relative to the work tree's top, normalised, never
-leaving it (`..`, a leading `/`), never inside `.git/`. Object ids are lowercase hex of the
+leaving it (`..`, a leading `/`), never inside `.git/` (nor, for the files a view reads and
+writes, inside a nested `.git/`). Object ids are lowercase hex of the
 repository's hash length. Times are ISO-8601 as provgraph writes them
 (`2026-01-02T03:04:05.123456+00:00`). Property values are what the graph can hold once
 flattened: strings, booleans, 64-bit integers, floats, lists and objects of those, nested at
@@ -245,7 +246,7 @@ def _fileview(info: Any, hexlen: int) -> None:
     if not isinstance(inputs, dict):
         raise Invalid("fileview inputs is not an object")
     for path, oid in inputs.items():
-        _path(path, "fileview input")
+        _path(path, "fileview input", strict=True)
         if oid is not None:
             _oid(oid, f"fileview input {path!r}", hexlen)
     if info.get("output") is not None:
@@ -258,7 +259,7 @@ def _view_record(record: dict[str, Any]) -> None:
     if action == "define":
         _definition(record.get("view"))
     elif action == "drop":
-        _path(record.get("name"), "dropped view name")
+        _path(record.get("name"), "dropped view name", strict=True)
     else:
         raise Invalid(f"view action {shown(action)} is neither define nor drop")
 
@@ -267,18 +268,18 @@ def _definition(view: Any) -> None:
     """A view's definition: its name and inputs are paths a refresh writes and reads."""
     if not isinstance(view, dict):
         raise Invalid("the view definition is not an object")
-    _path(view.get("name"), "view name")
+    _path(view.get("name"), "view name", strict=True)
     kind = view.get("kind", "sql")
     if kind not in ("sql", "script"):
         raise Invalid(f"view kind {shown(kind)} is neither sql nor script")
     text = "query" if kind == "sql" else "script"
     if not isinstance(view.get(text), str):
         raise Invalid(f"the {kind} view has no {text}")
-    _paths(view.get("inputs", []), "view input")
-    _paths(view.get("stdin", []), "view stdin")
+    _paths(view.get("inputs", []), "view input", strict=True)
+    _paths(view.get("stdin", []), "view stdin", strict=True)
     cwd = view.get("cwd", ".")
     if cwd != ".":
-        _path(cwd, "view cwd")
+        _path(cwd, "view cwd", strict=True)
     for key in ("dialect", "format"):
         _optional(view, key, lambda v: v is None or isinstance(v, str), "a string", f"view {key}")
     _optional(view, "header", lambda v: v is None or isinstance(v, bool), "true, false or null",
@@ -406,16 +407,20 @@ def _is_hex(value: str) -> bool:
     return all(c in "0123456789abcdef" for c in value)
 
 
-def path_problem(path: Any) -> str | None:
-    """Why `path` is not a repository path, or None: the rule of every path in a record."""
+def path_problem(path: Any, strict: bool = False) -> str | None:
+    """Why `path` is not a repository path, or None: the rule of every path in a record.
+
+    `.git/` at the top is git's own folder; further down (`sub/.git/index`, a nested
+    repository a traced command wrote in) it is an ordinary path of this work tree, except
+    where a path is read or written on another clone's say (`strict`: a view's files)."""
     if not isinstance(path, str) or not path:
         return "is not a path"
-    if path.startswith("/") or ".." in path.split("/"):
-        return "leaves the repository"
     parts = path.split("/")
-    if any(part in ("", ".") for part in parts) or "\0" in path or "\\" in path:
+    if path.startswith("/") or ".." in parts:
+        return "leaves the repository"
+    if any(part in ("", ".") for part in parts) or "\0" in path:
         return "is not a normalised repository path"
-    if any(part.lower() == ".git" for part in parts):
+    if any(part.lower() == ".git" for part in (parts if strict else parts[:1])):
         return "is inside .git/"
     try:
         path.encode("utf-8")
@@ -424,17 +429,17 @@ def path_problem(path: Any) -> str | None:
     return None
 
 
-def _path(path: Any, what: str) -> None:
-    reason = path_problem(path)
+def _path(path: Any, what: str, strict: bool = False) -> None:
+    reason = path_problem(path, strict)
     if reason:
         raise Invalid(f"{what} {shown(path)} {reason}")
 
 
-def _paths(paths: Any, what: str) -> None:
+def _paths(paths: Any, what: str, strict: bool = False) -> None:
     if not isinstance(paths, list):
         raise Invalid(f"{what} is a JSON {_json_type(paths)}, not a list")
     for path in paths:
-        _path(path, what)
+        _path(path, what, strict)
 
 
 def _optional(record: dict[str, Any], key: str, check, expected: str,
