@@ -243,6 +243,7 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
     env = {**os.environ, **hooks.env,
            **(tracer.env if tracer else tracing.audit_env(_audit_file(scratch)))}
     if tracer:
+        env.pop("PROV_TRACE_PTRACED", None)  # a capture inside a traced tree starts afresh
         launch = tracer.launch(launch, env.get("PATH"))
     record["started"] = now()
     marker = recovery.start(repo, record, before)

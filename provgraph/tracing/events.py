@@ -54,7 +54,15 @@ class Trace(namedtuple("Trace", "events lost")):
 
     @property
     def processes(self) -> int:
-        return len({e.pid for e in self.events})
+        """The command's processes: every pid seen, but provtrace's own (the waiter and the
+        tracer, which the interposer also sees start), by the last program each pid ran."""
+        last: dict[int, str] = {}
+        for event in self.events:
+            if event.op == "P":
+                last[event.pid] = event.path
+            else:
+                last.setdefault(event.pid, "")
+        return sum(1 for exe in last.values() if os.path.basename(exe) != "provtrace")
 
     @property
     def untraced(self) -> list[str]:
