@@ -261,3 +261,20 @@ def test_a_chain_is_one_activity_per_part_each_true(repo, twin):
     a, b = graph.activities()
     check(repo, first, a)
     check(repo, second, b)
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/busybox"), reason="busybox-static is missing")
+def test_a_statically_linked_program(repo, twin):
+    repo.write("a.txt", "alpha\nbeta\n")
+    repo.write("old.txt", "old\n")
+    repo.commit_all()
+    command = ["busybox", "sh", "-c", "cat a.txt > b.txt; busybox cp b.txt c.txt; "
+               "busybox mv c.txt d.txt; busybox sort -o s.txt a.txt; rm -f old.txt"]
+    truth = strace_truth(twin(), command, env=repo.env)
+    repo.ok(*command)
+    check(repo, truth)
+    used, generated = recorded(repo)
+    assert "a.txt" in used and {"b.txt", "d.txt", "s.txt"} == generated
+    [activity] = Graph.of(repo).activities()
+    assert activity.properties["deleted"] == ["old.txt"]
+    assert activity.properties["processes"] >= 2
