@@ -144,17 +144,23 @@ class Journal:
         ledger = quarantine.judge(self.repo, self, tips)
         if since and ledger.rejected and ledger.stale(self.repo, since):
             raise Requarantined("records read before have been quarantined since")
+        judged = ledger.records_read(since, tips)  # read, parsed and judged just now
+        if judged is not None:
+            for commit, chain, record in judged:
+                if not ledger.skips(chain, commit):
+                    yield Entry(commit, chain, record)
+            return
         hexlen = 64 if self.repo.object_format == "sha256" else 40
-        raw = ledger.records_read(since, tips)
-        for commit, chain, data in self.raw_entries(since, tips) if raw is None else raw:
+        for commit, chain, data in self.raw_entries(since, tips):
             if ledger.skips(chain, commit):
                 continue
             try:
                 record = json.loads(data)
             except (ValueError, RecursionError):
                 continue  # judged as quarantined: the ledger file was rewritten meanwhile
-            # cheap, and whatever the ledger file says: no reader ever gets a broken record
-            if schema.readable(record) and schema.problem(record, hexlen) is None:
+            # judged by another process: checked again (cheap), whatever the ledger file says
+            if schema.readable(record) and not schema.problem(
+                    record, hexlen, schema.may_hold_surrogates(data)):
                 yield Entry(commit, chain, record)
 
     def raw_entries(self, since: dict[str, str], tips: dict[str, str]

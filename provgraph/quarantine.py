@@ -42,6 +42,7 @@ from provgraph.snapshot import locked
 VERSION = 1
 FILE = "quarantine.json"
 INDEX_FILE = "quarantine-index.json"  # the indexer's verdicts (imported graphs)
+SLIM = ("id", "before", "after", "prev", "nonce")  # what a capture's further checks read
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,79}\Z")
 
 
@@ -55,13 +56,14 @@ class Ledger:
     # "<chain> <commit>" -> {"chain", "commit", "n", "id", "reason", "rule", "cause"}
     rejected: dict[str, dict[str, Any]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # records judged per chain
-    # not kept: what this judgement read, (since, tips, [(commit, chain, record.json)]), so a
-    # reader asking for the very same records need not read them from git a second time
-    read: tuple[dict[str, str], dict[str, str], list[tuple[str, str, bytes]]] | None = None
+    # not kept: the sound records this judgement read, (since, tips, [(commit, chain,
+    # record)]), so a reader asking for the very same ones need not read and parse them again
+    read: tuple[dict[str, str], dict[str, str], list[tuple[str, str, dict]]] | None = None
 
     def records_read(self, since: dict[str, str], tips: dict[str, str]
-                     ) -> list[tuple[str, str, bytes]] | None:
-        """The records this judgement read, if they are exactly those of since..tips."""
+                     ) -> list[tuple[str, str, dict]] | None:
+        """The sound records this judgement read, if they are exactly those of since..tips
+        (some may have been quarantined after: `skips` still says)."""
         if self.read is None or self.read[1] != tips:
             return None
         read_since = self.read[0]
@@ -149,9 +151,9 @@ def _judge_new(repo: Repository, journal, ledger: Ledger, tips: dict[str, str]) 
     since = {chain: ledger.tips[chain] for chain in tips if chain in ledger.tips}
     fresh: list[tuple[str, str, int, dict[str, Any]]] = []  # sound records, to check further
     moved = set()
-    raw = list(journal.raw_entries(since, tips))
-    ledger.read = (since, dict(tips), raw)
-    for commit, chain, data in raw:
+    sound: list[tuple[str, str, dict]] = []
+    ledger.read = (since, dict(tips), sound)
+    for commit, chain, data in journal.raw_entries(since, tips):
         moved.add(chain)
         n = ledger.counts.get(chain, 0)
         ledger.counts[chain] = n + 1
@@ -161,7 +163,10 @@ def _judge_new(repo: Repository, journal, ledger: Ledger, tips: dict[str, str]) 
         if reason is not None:
             _reject(ledger, chain, commit, n, record, reason, "record")
         else:
-            fresh.append((chain, commit, n, record))
+            sound.append((commit, chain, record))
+            if record.get("kind") is None:  # what the further checks need, not the record
+                fresh.append((chain, commit, n, {key: record[key] for key in SLIM
+                                                 if key in record}))
     fresh = _check_trees(repo, ledger, fresh, own, hexlen)
     before: dict[str, list[list[Any]]] = {}
     for chain, commit, n, record in fresh:
@@ -187,7 +192,7 @@ def _inspect(chain: str, data: bytes, hexlen: int
         return None, "record.json is not JSON"
     if not schema.readable(record):
         return None, None
-    reason = schema.problem(record, hexlen)
+    reason = schema.problem(record, hexlen, schema.may_hold_surrogates(data))
     if reason is None and not schema.CLONE_ID.match(chain):
         reason = "its chain is not named by a clone id"
     if reason is None and "nonce" in record and record.get("kind") in (None, "graph"):
@@ -210,14 +215,15 @@ def _reject(ledger: Ledger, chain: str, commit: str, n: int, record: dict[str, A
 
 
 def _check_trees(repo: Repository, ledger: Ledger, fresh: list, own: str, hexlen: int) -> list:
-    """Snapshots must be trees in this repository; another clone's must hold repository
-    paths only (its diffs become the graph's file names)."""
-    names = sorted({record[key] for _c, _k, _n, record in fresh for key in
-                    ("before", "after", "prev") if record.get(key) and record.get("kind") is None})
+    """Another clone's snapshots must be trees in this repository, holding repository paths
+    only (its diffs become the graph's file names). This clone's own are the trees it wrote,
+    kept in the record's own commit: not checked, which spares every read a git process."""
+    names = sorted({record[key] for chain, _k, _n, record in fresh if chain != own
+                    for key in ("before", "after", "prev") if record.get(key)})
     found = gitio.batch_check(repo.root, names) if names else {}
     kept, pairs = [], []
     for chain, commit, n, record in fresh:
-        if record.get("kind") is None:
+        if chain != own:
             missing = [key for key in ("before", "after", "prev") if record.get(key)
                        and (found.get(record[key]) or ("", ""))[1] != "tree"]
             if missing:
@@ -225,9 +231,8 @@ def _check_trees(repo: Repository, ledger: Ledger, fresh: list, own: str, hexlen
                         f"its {missing[0]} snapshot {record[missing[0]]} is not a tree here",
                         "record")
                 continue
-            if chain != own:
-                pairs += [(a, b) for a, b in ((record.get("prev"), record["before"]),
-                                              (record["before"], record["after"])) if a and a != b]
+            pairs += [(a, b) for a, b in ((record.get("prev"), record["before"]),
+                                          (record["before"], record["after"])) if a and a != b]
         kept.append((chain, commit, n, record))
     bad = _bad_paths(repo, pairs, hexlen)
     if not bad:
