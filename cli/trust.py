@@ -47,6 +47,11 @@ def _listing(judged) -> None:
         _say("reads files outside the repository:")
         for item in reads:
             _say(f"  {item.describe()}")
+    sends = [g for g in judged.items if g.what == "send"]
+    if sends:
+        _say("sends the record to a server:")
+        for item in sends:
+            _say(f"  {item.describe()}")
 
 
 def _as_json(judged) -> dict:
@@ -70,7 +75,8 @@ def _nothing(config, as_json: bool) -> bool:
     elif not os.path.exists(config.project_file):
         console.print("no .prov.toml in this repository: nothing to trust")
     else:
-        console.print(".prov.toml runs no code and reads no file outside the repository: "
+        console.print(".prov.toml runs no code, reads no file outside the repository and "
+                      "names no server: "
                       "nothing to trust")
     return True
 

@@ -118,6 +118,18 @@ class Config:
         for key, variable in ENVIRONMENT.items():
             if os.environ.get(variable):
                 self.values[key] = os.environ[variable]
+        self.untrusted_neo4j: str | None = None
+        if project.get("neo4j.uri") and self.values.get("neo4j.uri") == project["neo4j.uri"]:
+            self._neo4j_from_the_project()
+
+    def _neo4j_from_the_project(self) -> None:
+        """A Neo4j server named by the committed file receives this clone's records (and its
+        Neo4j credentials) only once `prov trust` has allowed the file."""
+        from provgraph.trust import verdict
+
+        if not verdict(self).allows("neo4j", 0):
+            self.untrusted_neo4j = str(self.values["neo4j.uri"])
+            self.values["neo4j.uri"] = None
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.values.get(key)

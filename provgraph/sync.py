@@ -51,6 +51,12 @@ class Target:
         self.user = config.get("neo4j.user")
         self.password = config.get("neo4j.password")
         self.database = config.get("neo4j.database", "neo4j")
+        if not self._uri and config.untrusted_neo4j:
+            named = uri_shown(config.untrusted_neo4j)
+            raise ProvError(f".prov.toml names a Neo4j server ({named}) that would receive "
+                            "every record of this clone: review it with "
+                            "`prov trust --show` and allow it with `prov trust`, or configure "
+                            "your own with `prov config set neo4j.uri`")
         if not self._uri:
             raise ProvError("no Neo4j configured: `prov config set neo4j.uri bolt://host:7687` "
                             "or set PROV_NEO4J_URI")

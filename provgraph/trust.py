@@ -56,6 +56,9 @@ class Gated:
 
     def describe(self) -> str:
         """One line for the user: `ingestor evil: command sh -c 'touch x' (match '.*')`."""
+        if self.what == "send":
+            return (f"neo4j.uri {self.detail['uri']} (every record, with the Neo4j "
+                    "credentials of this clone, would be sent there)")
         if self.what == "read":
             target = self.detail["resolved"]
             via = "" if target == self.detail["source"] else f" -> {target}"
@@ -66,8 +69,9 @@ class Gated:
         return f"ingestor {self.name}: {how} (match {self.detail['match']!r})"
 
     def as_json(self) -> dict[str, Any]:
-        return {"table": self.table, "index": self.index, "name": self.name,
-                "kind": "runs code" if self.what == "run" else "reads outside the repository",
+        kind = {"run": "runs code", "read": "reads outside the repository",
+                "send": "sends the record to a server"}[self.what]
+        return {"table": self.table, "index": self.index, "name": self.name, "kind": kind,
                 **self.detail}
 
 
@@ -102,10 +106,23 @@ def _metrics(table: dict[str, Any], index: int, config: Config) -> list[Gated]:
                                                         "resolved": resolved})]
 
 
-#: The classifiers: `.prov.toml` array-of-tables name -> what in one table waits for trust.
+def _neo4j(table: dict[str, Any], index: int, config: Config) -> list[Gated]:
+    """`[neo4j] uri`: a server a committed file names would receive every record of this
+    clone, and the credentials this clone keeps for Neo4j (a URI set in this clone, or in
+    the environment, is the user's own and overrides it)."""
+    uri = table.get("uri")
+    if not uri:
+        return []
+    from provgraph.redact import uri_shown
+
+    return [Gated("neo4j", index, "neo4j", "send", {"uri": uri_shown(str(uri))})]
+
+
+#: The classifiers: `.prov.toml` table name -> what in one table waits for trust.
 GATES: dict[str, Callable[[dict[str, Any], int, Config], list[Gated]]] = {
     "ingestor": _ingestor,
     "metrics": _metrics,
+    "neo4j": _neo4j,
 }
 
 
@@ -170,7 +187,10 @@ class Verdict:
             return None
         runs = [g.name for g in self.items if g.what == "run"]
         reads = [g.detail["source"] for g in self.items if g.what == "read"]
+        sends = [g.detail["uri"] for g in self.items if g.what == "send"]
         asks = []
+        if sends:
+            asks.append(f"to send the record to a Neo4j server ({_names(sends)})")
         if runs:
             asks.append(f"to run {_count(runs, 'ingestor')} ({_names(runs)})")
         if reads:

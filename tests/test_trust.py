@@ -183,8 +183,8 @@ def test_nothing_to_trust(repo):
     assert repo.ok("trust", "--show").stdout == proc.stdout
     repo.write(".prov.toml", "[[metrics]]\nmatch = 'fit'\nsource = \"stdout\"\n"
                "loss = 'loss=([0-9.]+)'\n")
-    assert repo.ok("trust").stdout == (".prov.toml runs no code and reads no file outside the "
-                                       "repository: nothing to trust\n")
+    assert repo.ok("trust").stdout == (".prov.toml runs no code, reads no file outside the "
+                                       "repository and names no server: nothing to trust\n")
     assert json.loads(repo.ok("trust", "--show", "--json").stdout)["status"] == "nothing"
     assert not (repo.root / ".git" / "prov" / "trust.json").exists()
 
@@ -357,3 +357,26 @@ def test_a_declared_ingestor_refuses_to_load_untrusted(attacker):
         with pytest.raises(PermissionError, match="not trusted"):
             cls("x", table, config)
     assert not victim.markers["imported"].exists()
+
+
+def test_a_committed_neo4j_server_receives_nothing_until_trusted(repo_factory, neo4j_uri):
+    """A .prov.toml naming a Neo4j server would send every record (and this clone's Neo4j
+    credentials) there on the next capture: it waits for `prov trust`."""
+    repo = repo_factory("attacked")
+    repo.write(".prov.toml", f'[neo4j]\nuri = "{neo4j_uri}"\n')
+    repo.commit_all()
+    proc = repo.ok("touch", "a.txt")
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("prov: warning")]
+    assert len(warnings) == 1 and "Neo4j server" in warnings[0]
+    assert "prov trust" in warnings[0]
+    status = repo.ok("status").stdout
+    assert "neo4j       not configured" in status
+    refused = repo.prov("sync")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert "prov trust" in refused.stderr
+    assert not (repo.root / ".git/prov/neo4j-sync.json").exists()
+    shown = repo.ok("trust", "--show").stdout
+    assert "neo4j.uri" in shown
+    repo.ok("trust")
+    repo.ok("sync")
+    assert "record(s) pending" in repo.ok("status").stdout
