@@ -133,6 +133,9 @@ class Ownership:
         self.by_id: dict[str, list[tuple[str, str, str]]] = {}  # id -> (chain, key, role)
         self.emitted: dict[str, set[str]] = {}  # such ids made by captures -> their chains
         digests: dict[str, dict[str, set[str]]] = {}
+        entries = list(entries)
+        if len({entry.chain for entry in entries}) < 2:
+            return  # one chain: nothing here can take another's node (the index: _check_index)
         for entry in entries:
             if entry.record.get("kind") != "graph":
                 continue
