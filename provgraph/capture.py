@@ -384,6 +384,9 @@ def _repository_path(repo: Repository, path: str, record: dict[str, Any]) -> str
 def finish(session: Session, record: dict[str, Any], before: Snapshot, after: Snapshot,
            outcome: runner.Outcome | None) -> str:
     """Complete the record with how the command ended and make it durable."""
+    for key in ("command", "message", "activity", "named"):
+        if key in record:
+            record[key] = _valid_text(record[key])
     record["after"] = after.tree
     record["after_at"] = after.taken
     record["after_done"] = after.done
@@ -403,6 +406,22 @@ def finish(session: Session, record: dict[str, Any], before: Snapshot, after: Sn
             else "failed"
         )
     return session.journal.append(record)
+
+
+def _valid_text(value: Any) -> Any:
+    """Words that were not UTF-8 (a byte such as 0x9b in an argument) as the escapes
+    `\\x9b`: the record says what was typed, in text every store and terminal takes."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return value
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    if isinstance(value, dict):
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
+    return value
 
 
 def _paths(repo: Repository, word: str, cwd: str, shell: bool) -> list[str]:

@@ -186,11 +186,14 @@ class ObjectStore:
     def write_commit(
         self, tree: str, parents: list[str], ident: str, when: str, message: str
     ) -> str:
-        """Write a commit; `ident` is 'Name <email>', `when` is '<unix seconds> +0000'."""
+        """Write a commit; `ident` is 'Name <email>', `when` is '<unix seconds> +0000'.
+
+        Text that came from bytes that are not UTF-8 (a command's argument) goes back to those
+        bytes, as git keeps them."""
         lines = [f"tree {tree}"]
         lines += [f"parent {parent}" for parent in parents]
         lines += [f"author {ident} {when}", f"committer {ident} {when}", "", message]
-        return self.write("commit", ("\n".join(lines) + "\n").encode())
+        return self.write("commit", ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
 
 
 def _temporary(folder: str, prefix: str) -> tuple[int, str]:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 
+from conftest import PROV
 from graph import Graph
 
 PREPARE = """\
@@ -251,3 +252,15 @@ def test_subfolder_commands_record_paths_from_the_root(repo):
     assert graph.used(activity) == ["sub/in.txt@v1"]
     assert graph.generated(activity) == ["sub/out.txt@v1"]
     assert os.path.exists(repo.path("sub/out.txt"))
+
+
+def test_an_argument_that_is_not_utf8_is_recorded_as_its_escape(repo):
+    argument = os.fsdecode(b"a\x9bb")  # a C1 byte, not UTF-8
+    proc = subprocess.run([PROV, "echo", argument], cwd=repo.root, env=repo.env,
+                          capture_output=True)
+    assert proc.returncode == 0 and proc.stdout == b"a\x9bb\n"  # the command saw its bytes
+    [activity] = Graph.of(repo).activities()
+    assert activity.properties["command"] == "echo 'a\\x9bb'"
+    log = repo.ok("log").stdout
+    assert "a\\x9bb" in log and "\x9b" not in log
+    assert "quarantined" not in repo.ok("status").stdout
