@@ -25,6 +25,7 @@ from typing import Any
 
 from provgraph import gitio, quarantine
 from provgraph.journal import Entry, Journal, Requarantined
+from provgraph.model import AGENT, Node
 from provgraph.replay import Replay, Resolved, ignored_oid
 from provgraph.repo import Repository
 from provgraph.schema import shown
@@ -316,11 +317,13 @@ class Indexer:
                 n, e = replay.apply(item)
                 if graph:
                     claims += _claim_rows(entry)
+                    nodes += [(None, node) for node in n]
                 else:
                     owners.made(entry.chain, n)
                     made += [(entry.chain, node.id) for node in n]
-                nodes += n
+                    nodes += [(entry.chain, node) for node in n]
                 edges += e
+            nodes = self._agents_kept(nodes)
             if incremental:
                 if owners.found:
                     raise NeedsRebuild("a record found bad: judged with all the others")
@@ -340,6 +343,25 @@ class Indexer:
             self.store.set_meta("last_key", list(order_key(entries[-1].record)))
         self.store.set_meta("tips", tips)
         return done
+
+    def _agents_kept(self, made: list[tuple[str | None, Node]]) -> list[Node]:
+        """A person's agent node (one id per email, shared by every clone) is written by this
+        clone's own records, else by the first record that names it: a pulled record that
+        gives the same email another name cannot rename someone else's agent."""
+        own = self.repo.clone_id
+        foreign = {node.id for chain, node in made
+                   if chain is not None and chain != own and node.label == AGENT}
+        if not foreign:
+            return [node for _chain, node in made]
+        seen = set(self.store.nodes(foreign))
+        kept = []
+        for chain, node in made:
+            if chain is not None and node.label == AGENT:
+                if chain != own and node.id in seen:
+                    continue
+                seen.add(node.id)
+            kept.append(node)
+        return kept
 
     def _save_claims(self, rows: list[tuple[str, str, str, str]]) -> None:
         if rows:

@@ -379,3 +379,21 @@ def test_a_chain_not_named_like_a_clone_is_not_taken_in(scene):
     proc = victim.ok("pull")
     assert "NOT-A-CLONE" in proc.stderr and proc.stderr.count("\n") == 1
     assert victim.git("for-each-ref", "refs/prov/journal/NOT-A-CLONE") == ""
+
+
+def test_a_pulled_record_cannot_rename_my_agent(scene):
+    """Mallory may claim Alice's email (attribution is what a record says, as in git), but the
+    agent node keeps the name Alice's own records give it, even with Mallory's record last."""
+    victim, mallory, mine = scene
+    forged = capture_record(mallory, id="act-" + "ef" * 8, command="ls",
+                            agent={"name": "rm -rf / (forged)", "email": "alice@example.com"},
+                            ended="2099-01-01T00:00:00+00:00")
+    plant(mallory, forged)
+    mallory.ok("push")
+    assert "quarantined" not in victim.ok("pull").stdout
+    for _ in ("incremental", "rebuilt"):
+        with victim.store() as store:
+            [agent] = [n for n in store.all_nodes() if n.label == "Agent"]
+        assert agent.properties["name"] == "Alice"
+        assert_history_kept(victim, mine)
+        victim.ok("rebuild")
