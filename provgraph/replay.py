@@ -183,8 +183,10 @@ class Replay:
             "size": size,
             "large": True if info else None,
             "ignored": True if ignored else None,  # git ignores it: recorded by digest
-            # what an ingestor said about this file (a Caffe snapshot's iteration, ...)
-            **self.record.get("entities", {}).get(path, {}),
+            # what an ingestor said about a file the command generated (a Caffe snapshot's
+            # iteration, ...); never about a version another record may share (one first met)
+            **(self.record.get("entities", {}).get(path, {}) if origin == self.record["id"]
+               else {}),
         }
         self.nodes.append(Node(node_id, ENTITY, flatten(props)))
         self.state[path] = PathState(node_id, oid, version, **state)

@@ -397,3 +397,20 @@ def test_a_pulled_record_cannot_rename_my_agent(scene):
         assert agent.properties["name"] == "Alice"
         assert_history_kept(victim, mine)
         victim.ok("rebuild")
+
+
+def test_a_pulled_annotation_never_lands_on_a_shared_version(scene):
+    """An ingestor's annotation (`entities`) describes files the command generated; a record
+    that first meets a.txt (a version every clone shares) cannot annotate it, even backdated."""
+    victim, mallory, _mine = scene
+    forged = capture_record(mallory, id="act-" + "fe" * 8, command="cat a.txt",
+                            used=[{"path": "a.txt", "role": "read"}],
+                            entities={"a.txt": {"evil.note": "pwned"}},
+                            started="1999-01-01T00:00:00+00:00",
+                            ended="1999-01-01T00:00:01+00:00")
+    plant(mallory, forged)
+    mallory.ok("push")
+    assert "quarantined" not in victim.ok("pull").stdout
+    with victim.store() as store:
+        [a] = [n for n in store.all_nodes() if n.name == "a.txt@v1"]
+    assert "evil.note" not in a.properties
