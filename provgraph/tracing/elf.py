@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 PT_INTERP = 3
+PT_NOTE = 4
 
 
 def which(program: str, path: str | None = None) -> str | None:
@@ -41,23 +42,29 @@ def needs_tracer(path: str, depth: int = 0) -> bool:
                      for i in range(0, len(table) - 3, phentsize or 56)}
             if PT_INTERP not in types:
                 return True
-            return _has_go_buildinfo(handle, head, order)
+            return _is_go(handle, head, table, phentsize or 56, order)
     except (OSError, IndexError):
         return False
 
 
-def _has_go_buildinfo(handle, head: bytes, order: str) -> bool:
-    shoff = int.from_bytes(head[40:48], order)
-    shentsize = int.from_bytes(head[58:60], order)
-    shnum = int.from_bytes(head[60:62], order)
-    shstrndx = int.from_bytes(head[62:64], order)
-    if not shoff or shstrndx >= shnum or shentsize != 64 or shnum > 256:
-        return False
-    handle.seek(shoff)
-    table = handle.read(shnum * 64)
-    names = table[shstrndx * 64:(shstrndx + 1) * 64]
-    offset = int.from_bytes(names[24:32], order)
-    size = min(int.from_bytes(names[32:40], order), 8192)
-    handle.seek(offset)
-    strings = handle.read(size)
-    return b"\0.go.buildinfo\0" in b"\0" + strings
+def _is_go(handle, head: bytes, table: bytes, size: int, order: str) -> bool:
+    """A PT_NOTE segment holding the note Go's linker writes (owner "Go", type 4)."""
+    for i in range(0, len(table) - size + 1, size):
+        if int.from_bytes(table[i:i + 4], order) != PT_NOTE:
+            continue
+        offset = int.from_bytes(table[i + 8:i + 16], order)
+        length = min(int.from_bytes(table[i + 32:i + 40], order), 4096)
+        if offset + length <= len(head):
+            notes = head[offset:offset + length]
+        else:
+            handle.seek(offset)
+            notes = handle.read(length)
+        at = 0
+        while at + 12 <= len(notes):
+            namesz = int.from_bytes(notes[at:at + 4], order)
+            descsz = int.from_bytes(notes[at + 4:at + 8], order)
+            kind = int.from_bytes(notes[at + 8:at + 12], order)
+            if namesz in (3, 4) and notes[at + 12:at + 15] == b"Go\0" and kind == 4:
+                return True
+            at += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    return False

@@ -394,22 +394,32 @@ static int read_at(int fd, void *buf, size_t n, off_t at) {
     return syscall(SYS_pread64, fd, buf, n, at) == (long)n ? 0 : -1;
 }
 
-/* Whether the ELF file has a section of this name (Go programs carry .go.buildinfo). Three
-   reads at most: the section headers, then the names. */
-static int has_section(int fd, const Elf64_Ehdr *eh, const char *name) {
-    if (eh->e_shoff == 0 || eh->e_shstrndx >= eh->e_shnum || eh->e_shnum > 256 ||
-        eh->e_shentsize != sizeof(Elf64_Shdr))
-        return 0;
-    Elf64_Shdr sh[256];
-    if (read_at(fd, sh, eh->e_shnum * sizeof sh[0], (off_t)eh->e_shoff)) return 0;
-    const Elf64_Shdr *strs = &sh[eh->e_shstrndx];
-    char names[8192];
-    size_t size = strs->sh_size < sizeof names ? strs->sh_size : sizeof names;
-    if (size == 0 || read_at(fd, names, size, (off_t)strs->sh_offset)) return 0;
-    size_t want = strlen(name) + 1;
-    for (int i = 0; i < eh->e_shnum; i++)
-        if (sh[i].sh_name + want <= size && memcmp(names + sh[i].sh_name, name, want) == 0)
-            return 1;
+/* Whether the program is Go's: its PT_NOTE segments hold a note owned by "Go" (the build
+   id, type 4), which Go's linker puts near the start of the file, usually in `head`. */
+static int is_go(int fd, const unsigned char *head, long n, const Elf64_Phdr *ph, int phnum) {
+    for (int i = 0; i < phnum; i++) {
+        if (ph[i].p_type != PT_NOTE || ph[i].p_filesz == 0 || ph[i].p_filesz > 4096) continue;
+        unsigned char buf[4096];
+        const unsigned char *notes;
+        size_t size = ph[i].p_filesz;
+        if (ph[i].p_offset + size <= (size_t)n) {
+            notes = head + ph[i].p_offset;
+        } else {
+            if (read_at(fd, buf, size, (off_t)ph[i].p_offset)) continue;
+            notes = buf;
+        }
+        for (size_t at = 0; at + 12 <= size; ) {
+            uint32_t namesz, descsz, type;
+            memcpy(&namesz, notes + at, 4);
+            memcpy(&descsz, notes + at + 4, 4);
+            memcpy(&type, notes + at + 8, 4);
+            size_t name_at = at + 12;
+            if ((namesz == 3 || namesz == 4) && name_at + 3 <= size &&
+                memcmp(notes + name_at, "Go", 3) == 0 && type == 4)
+                return 1;
+            at = name_at + ((namesz + 3) & ~3u) + ((descsz + 3) & ~3u);
+        }
+    }
     return 0;
 }
 
@@ -441,7 +451,7 @@ static int needs_tracer(const char *path, int depth) {
             phnum = 0;
         for (int i = 0; i < phnum; i++)
             if (ph[i].p_type == PT_INTERP) { interp = 1; break; }
-        result = phnum && (!interp || has_section(fd, &eh, ".go.buildinfo"));
+        result = phnum && (!interp || is_go(fd, head, n, ph, phnum));
     }
     syscall(SYS_close, fd);
     return result;

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import textwrap
 
@@ -278,3 +279,41 @@ def test_a_statically_linked_program(repo, twin):
     [activity] = Graph.of(repo).activities()
     assert activity.properties["deleted"] == ["old.txt"]
     assert activity.properties["processes"] >= 2
+
+
+GO_PROGRAM = """\
+package main
+
+// #include <stdlib.h>
+import "C"
+
+import "os"
+
+func main() {
+	data, _ := os.ReadFile("in.txt")
+	os.WriteFile("out.txt", data, 0o644)
+}
+"""
+
+
+@pytest.mark.skipif(not shutil.which("go") or not shutil.which("gcc"),
+                    reason="Go with cgo (go and gcc) is not installed")
+def test_a_dynamically_linked_go_program_is_handed_to_the_ptrace_tracer(repo, twin, tmp_path):
+    """Go makes its file system calls itself, even when it links the C library for cgo: the
+    interposer sees nothing of it, so exec hands it to provtrace."""
+    build = tmp_path / "gobuild"
+    build.mkdir()
+    (build / "main.go").write_text(GO_PROGRAM)
+    (build / "go.mod").write_text("module demo\n\ngo 1.20\n")
+    env = {**repo.env, "CGO_ENABLED": "1", "GOFLAGS": "-mod=mod", "GOPROXY": "off",
+           "GOCACHE": str(tmp_path / "gocache"), "GOPATH": str(tmp_path / "gopath")}
+    subprocess.run(["go", "build", "-o", str(repo.root / "demo"), "."], cwd=build, env=env,
+                   check=True, capture_output=True)
+    repo.write("in.txt", "from go\n")
+    repo.commit_all()
+    command = ["sh", "-c", "./demo && cat out.txt > copy.txt"]
+    truth = strace_truth(twin(), command, env=repo.env)
+    repo.ok(*command)
+    check(repo, truth)
+    used, generated = recorded(repo)
+    assert "in.txt" in used and {"out.txt", "copy.txt"} == generated
