@@ -321,21 +321,12 @@ def _definition_lines(view) -> list[str]:
 
 def _visible(text: str) -> str:
     """`text` with control and invisible format characters (escape sequences, carriage
-    returns, bidirectional overrides, zero-width spaces) written as `\\x1b`, `\\u202e`:
-    they could hide part of a script from the person accepting it. Newlines are kept, the
-    lines after the first indented."""
-    import unicodedata
+    returns, bidirectional overrides, zero-width spaces) escaped, as everywhere: they could
+    hide part of a script from the person accepting it. Newlines are kept, the lines after
+    the first indented."""
+    from provgraph.text import printable
 
-    out = []
-    for char in text:
-        if char == "\n":
-            out.append("\n         ")
-        elif char == "\t" or unicodedata.category(char) not in ("Cc", "Cf", "Zl", "Zp"):
-            out.append(char)
-        else:
-            code = ord(char)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-    return "".join(out)
+    return printable(text, multiline=True).replace("\n", "\n         ")
 
 
 @command.command("drop")

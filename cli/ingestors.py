@@ -27,7 +27,7 @@ def _show(found, as_json: bool) -> None:
         json_out([{"name": e.name, "source": e.source, "pattern": e.pattern.pattern,
                    "streams": list(e.streams), "trusted": e.trusted} for e in found])
         return
-    from provgraph.trust import printable
+    from provgraph.text import printable
 
     table = Table("name", "from", "matches", "streams")
     for entry in found:

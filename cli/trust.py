@@ -31,7 +31,7 @@ def _config():
 def _say(text: str) -> None:
     """One line of someone else's text (names, commands, paths), escaped for the terminal
     and for rich's markup."""
-    from provgraph.trust import printable
+    from provgraph.text import printable
 
     console.print(escape(printable(text)))
 

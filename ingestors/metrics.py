@@ -100,7 +100,8 @@ class MetricsIngestor(Ingestor):
         symlink the command made, or a relative path climbing out of a subfolder."""
         if self.outside_ok or self.config is None:
             return path
-        from provgraph.trust import outside, printable
+        from provgraph.text import printable
+        from provgraph.trust import outside
 
         resolved = outside(self.config, path)
         if resolved is None:

@@ -28,6 +28,8 @@ import os
 import sys
 import weakref
 
+from provgraph.text import printable
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -297,15 +299,6 @@ def revoke(config: Config) -> int:
         os.unlink(_path(config))
     _VERDICTS.pop(config, None)
     return count
-
-
-def printable(text: str) -> str:
-    """`text` with control characters escaped: names come from someone else's file, and a
-    terminal must not obey what they hide (nor a newline split the one warning line)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in text)
 
 
 def _count(items: list[str], noun: str) -> str:
