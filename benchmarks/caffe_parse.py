@@ -30,7 +30,7 @@ from pathlib import Path
 
 from provgraph.ingestors.caffe_log import parse_log
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "caffe" / "logs"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "caffe" / "logs"
 MB = 1e6
 YEAR = 2017  # parse_log.py takes the year from the file's ctime; any year without Feb 29 does
 

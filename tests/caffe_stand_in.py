@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-DATA = Path(__file__).parents[2] / "shared" / "testdata" / "caffe"
+DATA = Path(__file__).parent / "data" / "caffe"
 
 STAND_IN = """\
 #!{python}

@@ -17,7 +17,7 @@ from provgraph.ingestors.caffe import (
 )
 from provgraph.shell import parse_pipeline
 
-DATA = Path(__file__).parents[3] / "shared" / "testdata" / "caffe"
+DATA = Path(__file__).parents[1] / "data" / "caffe"
 SOLVERS, LOGS = DATA / "solvers", DATA / "logs"
 RMSPROP = "BVLC_caffe__lenet_solver_rmsprop.prototxt"
 LENET_LOG = "lifeng14_caffe__lenet_train_complete.log"

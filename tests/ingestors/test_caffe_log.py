@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from provgraph.ingestors.caffe_log import CaffeLog, TestRow, TrainRow, parse_log
 
-LOGS = Path(__file__).parents[3] / "shared" / "testdata" / "caffe" / "logs"
+LOGS = Path(__file__).parents[1] / "data" / "caffe" / "logs"
 INTEL = "bobhuynh_Intel__caffe.log"
 LENET = "lifeng14_caffe__lenet_train_complete.log"
 FATAL = "lifeng14_caffe__lenet_train_fatal.log"

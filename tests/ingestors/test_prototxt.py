@@ -9,7 +9,7 @@ import pytest
 
 from provgraph.ingestors.prototxt import PrototxtError, normalize_solver, parse
 
-SOLVERS = Path(__file__).parents[3] / "shared" / "testdata" / "caffe" / "solvers"
+SOLVERS = Path(__file__).parents[1] / "data" / "caffe" / "solvers"
 
 # Every solver of the shared test data, with every field it sets, as Caffe would read it.
 EXPECTED_SOLVERS = {
