@@ -9,6 +9,9 @@ Each case is run, interleaved, at least 7 times in each way, and the figure is t
 - `bare`: the command alone;
 - `prov off`: `prov CMD` with tracing off (`PROV_TRACE=off`: the audit hook and command line);
 - `prov traced`: `prov CMD` as a user runs it (LD_PRELOAD interposer, ptrace for static ones);
+- `preload only`, `ptrace only`: the bare command under one mechanism alone, without prov
+  (`LD_PRELOAD=libprovtrace.so`; `provtrace -- CMD`, ptrace and seccomp for every process):
+  the measurement that chose the interposer as the default (docs/capture.md);
 - `strace -f`: `strace -f -o /dev/null CMD`, the standard of truth, as a peer;
 - `reprozip trace`: ReproZip's tracer (`pip install reprozip`; skipped when it is not found:
   give its folder with --reprozip-bin, e.g. a venv made with `python -m venv /tmp/rz &&
@@ -27,6 +30,7 @@ Prints a Markdown table; the figures in benchmarks/RESULTS.md come from it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -38,7 +42,10 @@ from pathlib import Path
 
 PROV = shutil.which("prov", path=str(Path(sys.executable).parent)) or shutil.which("prov")
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-PYTHON = shutil.which("python3")
+#: The interpreter itself, not a launcher in front of it: a version manager's `python3` shim
+#: (pyenv's is a bash script) starts dozens of processes per call, which would be timed as
+#: the command's own. Commands and recipes find it first on PATH (`bin/` of the scratch folder).
+PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 
 READ_FILES = """\
 import os
@@ -113,6 +120,12 @@ def make_repo(root: Path, case: str) -> list[str]:
 
 
 def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
+    if "PROV_TRACE_FILE" in env:  # a fresh trace file for a mechanism run alone
+        from provgraph.tracing.events import make_trace_file
+
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(env["PROV_TRACE_FILE"])
+        make_trace_file(env["PROV_TRACE_FILE"])
     start = time.perf_counter()
     proc = subprocess.run(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           env=env)
@@ -129,6 +142,14 @@ def ways(command: list[str], reprozip: str | None, scratch: Path) -> dict[str, t
         "prov off": ([PROV, *command], {"PROV_TRACE": "off"}),
         "prov traced": ([PROV, *command], {}),
     }
+    from provgraph.tracing import LIBRARY, TRACER
+
+    trace = {"PROV_TRACE_FILE": str(scratch / "trace"), "PROV_TRACE_ROOTS": str(scratch)}
+    if os.path.exists(LIBRARY):
+        found["preload only"] = (command, {"LD_PRELOAD": LIBRARY, **trace})
+    if os.access(TRACER, os.X_OK):
+        found["ptrace only"] = ([TRACER, "--", shutil.which(command[0]) or command[0],
+                                 *command[1:]], trace)
     if shutil.which("strace"):
         found["strace -f"] = (["strace", "-f", "-qq", "-o", os.devnull, *command], {})
     if reprozip:
@@ -150,24 +171,39 @@ def run_case(case: str, runs: int, reprozip: str | None, base: Path) -> dict[str
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def report(results: dict[str, dict[str, float]]) -> str:
-    lines = ["| case | bare | prov off | prov traced | tracing adds | strace -f | "
-             "reprozip trace | strace cost / tracing cost | reprozip cost / tracing cost |",
-             "|---|---|---|---|---|---|---|---|---|"]
+def mechanisms(results: dict[str, dict[str, float]]) -> str:
+    """The mechanisms alone, on the bare command: what each adds to it."""
+    lines = ["| case | bare | preload only | ptrace only | strace -f |", "|---|---|---|---|---|"]
     for case, m in results.items():
-        tracing = max(m["prov traced"] - m["prov off"], 1e-4)
+        cells = [f"{m[name] * 1000:.0f} ms ({(m[name] / m['bare'] - 1) * 100:+.0f} %)"
+                 if name in m else "-" for name in ("preload only", "ptrace only", "strace -f")]
+        lines.append(f"| {case} | {m['bare'] * 1000:.0f} ms | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
-        def peer(name: str, m=m, tracing=tracing) -> tuple[str, str]:
+
+def report(results: dict[str, dict[str, float]]) -> str:
+    """Tracing's cost in a capture is `prov traced - prov off` (negative when the fallback's
+    own work, the audit hook's reads resolved one by one, costs more), and at least what the
+    mechanism alone adds to the bare command; the peers' cost is what they add to it."""
+    lines = ["| case | bare | prov off | prov traced | tracing adds | mechanism alone adds | "
+             "strace -f | reprozip trace | strace cost / tracing cost | "
+             "reprozip cost / tracing cost |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for case, m in results.items():
+        alone = m.get("preload only", m["bare"])  # the default mechanism (ptrace: static only)
+        cost = max(m["prov traced"] - m["prov off"], alone - m["bare"], 1e-3)
+
+        def peer(name: str, m=m, cost=cost) -> tuple[str, str]:
             if name not in m:
                 return "-", "-"
-            return f"{m[name] * 1000:.0f} ms", f"{(m[name] - m['bare']) / tracing:.1f}x"
+            return f"{m[name] * 1000:.0f} ms", f"{(m[name] - m['bare']) / cost:.1f}x"
 
         strace, strace_ratio = peer("strace -f")
         rz, rz_ratio = peer("reprozip trace")
         lines.append(
             f"| {case} | {m['bare'] * 1000:.0f} ms | {m['prov off'] * 1000:.0f} ms | "
             f"{m['prov traced'] * 1000:.0f} ms | "
-            f"{(m['prov traced'] - m['prov off']) / m['bare'] * 100:+.1f} % | {strace} | {rz} | "
+            f"{(m['prov traced'] - m['prov off']) / m['bare'] * 100:+.1f} % | "
+            f"{(alone - m['bare']) / m['bare'] * 100:+.1f} % | {strace} | {rz} | "
             f"{strace_ratio} | {rz_ratio} |")
     return "\n".join(lines)
 
@@ -184,13 +220,21 @@ def main() -> None:
     reprozip = (shutil.which("reprozip", path=args.reprozip_bin) if args.reprozip_bin
                 else shutil.which("reprozip"))
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="prov-trace-bench-"))
+    (base / "bin").mkdir(parents=True, exist_ok=True)
+    for name in ("python3", "python"):
+        with contextlib.suppress(FileExistsError):
+            (base / "bin" / name).symlink_to(PYTHON)
+    ENV["PATH"] = f"{base / 'bin'}{os.pathsep}{ENV.get('PATH', '')}"
     results = {}
     for case in args.cases.split(","):
         results[case] = run_case(case, args.runs, reprozip, base)
         print(f"{case}: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in results[case].items()),
               file=sys.stderr)
-    print(f"prov: {PROV}; medians of {args.runs}; reprozip: {reprozip or 'not found'}")
+    print(f"prov: {PROV}; python3: {PYTHON}; medians of {args.runs}; "
+          f"reprozip: {reprozip or 'not found'}")
     print(report(results))
+    print()
+    print(mechanisms(results))
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import stat
+import time
 from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,8 @@ from provgraph.repo import Repository
 from provgraph.timestamps import now
 
 POINTER_MAGIC = b"provgraph large file\n"
+#: Tries of a snapshot during which another command keeps shrinking a file git is reading.
+SHORT_READ_RETRIES = 20
 
 
 class LargeFile(namedtuple("LargeFile", "sha256 size pointer")):
@@ -142,11 +145,18 @@ class Snapshotter:
             taken = now()
             # We hold the lock, so a git lock on our index is a leftover of a killed prov.
             _remove(f"{self.index}.lock")
-            try:
-                return self._take(taken, walk)
-            except gitio.GitError as exc:
-                if not _damaged_index(str(exc)):
-                    raise
+            for attempt in range(SHORT_READ_RETRIES):
+                try:
+                    return self._take(taken, walk)
+                except gitio.GitError as exc:
+                    if _damaged_index(str(exc)):
+                        break
+                    if "short read" not in str(exc) or attempt == SHORT_READ_RETRIES - 1:
+                        raise
+                # A file shrank while git read it (a command running beside this one is
+                # rewriting it): read the tree again, as it is now.
+                time.sleep(0.01 * (attempt + 1))
+                walk = None
             # The private index is only a cache (a crash, or an expired shared index):
             # start it again from the user's index.
             _remove(self.index)

@@ -264,3 +264,21 @@ def test_an_argument_that_is_not_utf8_is_recorded_as_its_escape(repo):
     log = repo.ok("log").stdout
     assert "a\\x9bb" in log and "\x9b" not in log
     assert "quarantined" not in repo.ok("status").stdout
+
+
+def test_a_file_another_program_keeps_rewriting_does_not_fail_the_snapshot(repo):
+    """git reads a small file that shrinks under it ("short read while indexing"): the
+    snapshot is taken again instead of the capture failing."""
+    repo.write("busy.txt", "")
+    repo.commit_all()
+    writer = subprocess.Popen(["python3", "-c", (
+        "import time\nend = time.time() + 60\n"
+        "while time.time() < end:\n"
+        "    open('busy.txt', 'w').write('x' * 20_000)\n")], cwd=repo.root)
+    try:
+        codes = [repo.prov("true").returncode for _ in range(30)]
+    finally:
+        writer.kill()
+        writer.wait()
+    assert codes == [0] * 30
+    assert len(Graph.of(repo).activities()) == 30

@@ -17,11 +17,13 @@ Standard library only: this runs on the capture path.
 from __future__ import annotations
 
 import os
+import sys
 from collections import namedtuple
 
 MAGIC = b"PROVTRC3"
 HEADER = 32
 _TWO_PATHS = frozenset("RL")
+_FS, _ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()  # os.fsdecode's
 
 O_ACCMODE = 3
 O_WRONLY = os.O_WRONLY
@@ -109,14 +111,17 @@ def _parse(chunk: bytes) -> Event | None:
     try:
         op, flags, pid, ns = words[0].split(b" ")
         op = op.decode()
-        paths = 2 if op in _TWO_PATHS else 1
-        if len(words) < paths + 1 or not words[1]:
+        path = words[1]
+        if not path:
             return None
-        target = os.fsdecode(words[2]) if paths == 2 else None
-        if paths == 2 and not target:
-            return None
-        return Event(op, int(flags), int(pid), int(ns), os.fsdecode(words[1]), target)
-    except ValueError:
+        if op in _TWO_PATHS:
+            if len(words) < 3 or not words[2]:
+                return None
+            target = words[2].decode(_FS, _ERRORS)
+        else:
+            target = None
+        return Event(op, int(flags), int(pid), int(ns), path.decode(_FS, _ERRORS), target)
+    except (ValueError, IndexError):
         return None
 
 

@@ -40,14 +40,14 @@ def audit_reads(path: str) -> list[str]:
     """Files the Python audit hook saw opened for reading: `<folder>\\0<path as given>` lines."""
     try:
         with open(path, "rb") as handle:
-            lines = handle.read().splitlines()
+            text = os.fsdecode(handle.read())
     except FileNotFoundError:
         return []
     found = []
-    for line in lines:
-        folder, _, given = line.partition(b"\0")
+    for line in text.split("\n"):
+        folder, _, given = line.partition("\0")
         if given:
-            found.append(os.path.join(os.fsdecode(folder), os.fsdecode(given)))
+            found.append(given if given.startswith("/") else folder + "/" + given)
     return found
 
 

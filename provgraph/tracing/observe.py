@@ -23,7 +23,7 @@ import os
 import stat
 from collections import namedtuple
 
-from provgraph.tracing.events import Access, Trace, accesses
+from provgraph.tracing.events import Access, Event, Trace, accesses
 
 #: File names and extensions that make a read file a program's code or its configuration.
 CODE_EXTENSIONS = frozenset({
@@ -56,12 +56,14 @@ class Observed(namedtuple("Observed",
 
 def role_of(path: str, access: Access | None) -> str:
     """What a used file was to the command, from its name and how it was opened."""
-    name = os.path.basename(path).lower()
-    ext = os.path.splitext(name)[1]
-    if access is not None and access.first in ("moved-away", "moved-in"):
-        return "moved"
-    if access is not None and access.written and access.read:
-        return "read-write"
+    if access is not None:
+        if access.first in ("moved-away", "moved-in"):
+            return "moved"
+        if access.written and access.read:
+            return "read-write"
+    name = path[path.rfind("/") + 1:].lower()
+    dot = name.rfind(".")
+    ext = name[dot:] if dot > 0 else ""
     if ext in CODE_EXTENSIONS or name in CODE_NAMES:
         return "code"
     if ext in CONFIG_EXTENSIONS or name == ".env" or (
@@ -73,9 +75,9 @@ def role_of(path: str, access: Access | None) -> str:
 def _source_of(path: str) -> str | None:
     """A cached `__pycache__/mod.cpython-311.pyc` stands for `mod.py` (Python reads the cache
     instead of the module's source); a cache with no source is not an entity."""
-    folder, name = os.path.split(path)
-    if os.path.basename(folder) != "__pycache__" or not name.endswith(".pyc"):
+    if not _is_cache(path):
         return path
+    folder, name = os.path.split(path)
     source = os.path.join(os.path.dirname(folder), name.split(".", 1)[0] + ".py")
     return source if os.path.isfile(source) else None
 
@@ -83,40 +85,69 @@ def _source_of(path: str) -> str | None:
 class Resolver:
     """Absolute paths as the processes gave them -> repository paths (None: not ours).
 
-    Folders are resolved once each (a script reading 10,000 files in 100 folders costs 100
-    folder resolutions and one lstat per file, not a realpath of every component)."""
+    Folders are resolved once each, and each file costs one lstat (a script reading 10,000
+    files in 100 folders costs 100 folder resolutions and 10,000 lstats, not a realpath of
+    every component); the lstat's mode is kept for the caller (`mode`)."""
 
     def __init__(self, root: str):
         self.root = os.path.realpath(root)
         self.prefix = os.path.join(self.root, "")
         self.cache: dict[str, str | None] = {}
         self.folders: dict[str, str] = {}
+        self.modes: dict[str, int | None] = {}  # repository path -> st_mode now (None: gone)
 
     def __call__(self, path: str) -> str | None:
         found = self.cache.get(path, "")
         if found != "":
             return found
-        folder, name = os.path.split(path)
+        folder, _, name = path.rpartition("/")
         real_folder = self.folders.get(folder)
         if real_folder is None:
-            real_folder = self.folders[folder] = os.path.realpath(folder)
-        real = os.path.join(real_folder, name)
-        if os.path.islink(real):
-            real = os.path.realpath(real)
-        real = _source_of(real)
+            real_folder = self.folders[folder] = os.path.realpath(folder or "/")
+        real = real_folder + "/" + name if real_folder != "/" else "/" + name
         rel = None
-        if real and real.startswith(self.prefix):
-            rel = real[len(self.prefix):]
-            rel = None if rel.split(os.sep, 1)[0] == ".git" else rel.replace(os.sep, "/")
+        if real.startswith(self.prefix) or os.path.islink(real):
+            try:
+                mode: int | None = os.lstat(real).st_mode
+            except OSError:
+                mode = None
+            if mode is not None and stat.S_ISLNK(mode):
+                real = os.path.realpath(real)
+                mode = None
+            elif _is_cache(real):
+                mode = None
+            real = _source_of(real)
+            if real and real.startswith(self.prefix):
+                rel = real[len(self.prefix):]
+                if rel == ".git" or rel.startswith(".git/") or not rel:
+                    rel = None
+                elif os.sep != "/":
+                    rel = rel.replace(os.sep, "/")
+                if rel is not None and mode is not None:
+                    self.modes.setdefault(rel, mode)
         self.cache[path] = rel
         return rel
 
+    def mode(self, rel: str) -> int | None:
+        """The file's mode now (lstat), None when it is gone."""
+        if rel in self.modes:
+            return self.modes[rel]
+        try:
+            mode: int | None = os.lstat(self.prefix + rel).st_mode
+        except OSError:
+            mode = None
+        self.modes[rel] = mode
+        return mode
+
 
 def _is_cache(path: str) -> bool:
-    return path.endswith(".pyc") and os.path.basename(os.path.dirname(path)) == "__pycache__"
+    return path.endswith(".pyc") and path.rpartition("/")[0].endswith("/__pycache__")
 
 
 OUTSIDE = "\0outside"  # a path outside the work tree, in a rename or link with one inside
+
+
+_NOT_FILES = frozenset("PXU")  # process starts, programs handed to ptrace or left untraced
 
 
 def observe(trace: Trace, root: str, audit_reads: list[str] = ()) -> Observed:
@@ -127,25 +158,25 @@ def observe(trace: Trace, root: str, audit_reads: list[str] = ()) -> Observed:
     resolve = Resolver(root)
     events = []
     for event in trace.events:
-        if event.op in ("P", "X", "U"):
+        op = event.op
+        if op in _NOT_FILES:
             continue
-        writes = event.op != "O" or event.flags & 3 != os.O_RDONLY
-        if writes and (_is_cache(event.path) or (event.target and _is_cache(event.target))):
+        path, target = event.path, event.target
+        if (op != "O" or event.flags & 3 != os.O_RDONLY) and (
+                _is_cache(path) or (target and _is_cache(target))):
             continue  # Python writing its bytecode cache
-        path = resolve(event.path) or OUTSIDE
-        target = (resolve(event.target) or OUTSIDE) if event.target is not None else None
+        path = resolve(path) or OUTSIDE
+        if target is not None:
+            target = resolve(target) or OUTSIDE
         if path != OUTSIDE or (target is not None and target != OUTSIDE):
-            events.append(event._replace(path=path, target=target))
+            events.append(Event(op, event.flags, event.pid, event.ns, path, target))
     per_path = accesses(Trace(events, trace.lost))
     per_path.pop(OUTSIDE, None)
     used: dict[str, str] = {}
     written: dict[str, bool] = {}
     deleted: list[str] = []
     for rel, access in per_path.items():
-        try:
-            mode = os.lstat(os.path.join(resolve.root, rel)).st_mode
-        except OSError:
-            mode = None
+        mode = resolve.mode(rel)
         is_dir = mode is not None and stat.S_ISDIR(mode)
         if access.first in ("read", "moved-away") and not is_dir:
             used[rel] = role_of(rel, access)
@@ -155,7 +186,7 @@ def observe(trace: Trace, root: str, audit_reads: list[str] = ()) -> Observed:
             deleted.append(rel)
     # Python processes the interposer did not reach (a static Python, a stripped environment):
     # their audit hook's reads, for files the trace does not know under any spelling.
-    traced = {os.path.normpath(e.path) for e in trace.events}
+    traced = {e.path for e in trace.events}  # the tracers write paths normalised
     for path in audit_reads:
         path = os.path.normpath(path)
         if path in traced:

@@ -19,7 +19,10 @@
 
 #define MAX_ROOTS 4
 
-static char roots[MAX_ROOTS][PATH_MAX];
+/* Pointers into the $PROV_TRACE_ROOTS string itself (the environment strings a process
+   starts with live as long as it does), not copies: each copy would cost the process a page
+   of memory to touch, paid by every one of a command's thousand short processes. */
+static const char *roots[MAX_ROOTS];
 static size_t root_len[MAX_ROOTS];
 static int n_roots;
 
@@ -28,10 +31,9 @@ static void load_roots(const char *r) {
     while (r && *r && n_roots < MAX_ROOTS) {
         const char *e = strchr(r, ':');
         size_t n = e ? (size_t)(e - r) : strlen(r);
+        while (n > 1 && r[n - 1] == '/') n--;
         if (n > 0 && n < PATH_MAX) {
-            memcpy(roots[n_roots], r, n);
-            roots[n_roots][n] = 0;
-            while (n > 1 && roots[n_roots][n - 1] == '/') roots[n_roots][--n] = 0;
+            roots[n_roots] = r;
             root_len[n_roots++] = n;
         }
         r = e ? e + 1 : NULL;

@@ -49,12 +49,14 @@ extern char **environ;
 #define SEEN_SLOTS (1 << 16)
 
 static int active;                    /* PROV_TRACE_FILE was set and mapped */
-static char tracer[PATH_MAX];         /* the ptrace tracer, for static and Go programs */
+static const char *tracer = "";       /* the ptrace tracer, for static and Go programs */
 static int under_ptrace;              /* this process tree is traced by the tracer already */
 
-/* The environment every traced program must keep, put back by exec if a program drops it. */
+/* The environment every traced program must keep, put back by exec if a program drops it:
+   the process's own "NAME=value" strings, which live as long as it does (a program that
+   changes its environment makes new strings; the ones it started with stay). Pointers, not
+   copies, as with the roots (paths.h): a short process touches as few pages as it can. */
 static char *keep_env[6];
-static char keep_env_text[6][PATH_MAX * 2];
 static int n_keep_env;
 
 
@@ -192,15 +194,13 @@ static void after_fork_in_child(void) {
 }
 
 static void save_env(const char *name) {
-    const char *value = getenv(name);
-    if (!value || n_keep_env >= 6) return;
-    size_t ln = strlen(name), lv = strlen(value);
-    if (ln + lv + 2 > sizeof keep_env_text[0]) return;
-    char *kv = keep_env_text[n_keep_env];
-    memcpy(kv, name, ln);
-    kv[ln] = '=';
-    memcpy(kv + ln + 1, value, lv + 1);
-    keep_env[n_keep_env++] = kv;
+    size_t ln = strlen(name);
+    for (char **e = environ; e && *e && n_keep_env < 6; e++) {
+        if (strncmp(*e, name, ln) == 0 && (*e)[ln] == '=') {
+            keep_env[n_keep_env++] = *e;
+            return;
+        }
+    }
 }
 
 __attribute__((constructor)) static void provtrace_init(void) {
@@ -208,7 +208,7 @@ __attribute__((constructor)) static void provtrace_init(void) {
     if (!file || !*file) return;
     load_roots(getenv("PROV_TRACE_ROOTS"));
     const char *t = getenv("PROV_TRACE_TRACER");
-    if (t && strlen(t) < sizeof tracer) strcpy(tracer, t);
+    if (t && strlen(t) < PATH_MAX) tracer = t;
     under_ptrace = getenv("PROV_TRACE_PTRACED") != NULL;
     save_env("LD_PRELOAD");
     save_env("PROV_TRACE_FILE");
@@ -587,7 +587,7 @@ static int spawn(int search, pid_t *pid, const char *file,
     if (!under_ptrace && needs_tracer(path, 0) && tracer[0] && access(tracer, X_OK) == 0) {
         int c = count(argv);
         char *args[c + 6];
-        args[0] = tracer;
+        args[0] = (char *)tracer;
         args[1] = "--argv0";
         args[2] = c ? argv[0] : (char *)path;
         args[3] = "--";

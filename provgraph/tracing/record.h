@@ -40,11 +40,12 @@ static uint64_t now_ns(void) {
 #define GROW (8ull << 20)
 
 /* The file is opened again by name to grow it, never through a kept descriptor: a program
-   may close descriptors it did not open and reuse their numbers for its own files. */
-static char trace_path[4096];
+   may close descriptors it did not open and reuse their numbers for its own files. The name
+   is the caller's string, which must live as long as the process (an environment string). */
+static const char *trace_path;
 
 static int map_trace_file(const char *path) {
-    if (strlen(path) >= sizeof trace_path) return -1;
+    if (strlen(path) >= 4096) return -1;
     int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDWR | O_CLOEXEC);
     if (fd < 0) return -1;
     void *map = mmap(NULL, TRACE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd,
@@ -52,7 +53,7 @@ static int map_trace_file(const char *path) {
     syscall(SYS_close, fd);
     if (map == MAP_FAILED) return -1;
     if (memcmp(map, MAGIC, 8) != 0) { munmap(map, TRACE_SIZE); return -1; }
-    strcpy(trace_path, path);
+    trace_path = path;
     out = map;
     return 0;
 }
