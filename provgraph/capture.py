@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import stat
 import sys
 import time
 
@@ -314,10 +315,13 @@ def observe_run(session: Session, record: dict[str, Any], before: Snapshot, afte
         traced = {u["path"] for u in record["used"]}
         record["used"] += [u for u in fallback if u["path"] not in traced]
     else:
+        from provgraph.tracing.observe import Resolver
+
         known = {u["path"] for u in record["used"]}
+        resolve = Resolver(repo.root)
         for path in reads:
-            rel = repo.relpath(os.path.realpath(path), repo.root)
-            if rel and rel not in known and os.path.isfile(os.path.join(repo.root, rel)):
+            rel = resolve(os.path.normpath(path))
+            if rel and rel not in known and stat.S_ISREG(resolve.mode(rel) or 0):
                 known.add(rel)
                 record["used"].append({"path": rel, "role": "read"})
     if ended_ns is not None:

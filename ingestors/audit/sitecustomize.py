@@ -9,9 +9,25 @@ import os
 import sys
 
 
+def _interposer_loaded():
+    """Whether provgraph's LD_PRELOAD tracer (the first library of LD_PRELOAD, as provgraph
+    sets it) is in this process: it sees every file the program opens through the C library,
+    so the hook would only repeat it, at a cost on every open (a static Python, or one whose
+    environment lost LD_PRELOAD, keeps the hook)."""
+    preload = os.environ.get("LD_PRELOAD", "").replace(":", " ").split()
+    if not preload or not os.environ.get("PROV_TRACE_FILE"):
+        return False
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            loaded = maps.read()
+    except OSError:
+        return False
+    return os.fsencode(os.path.realpath(preload[0])) + b"\n" in loaded
+
+
 def _install():
     target = os.environ.get("PROV_AUDIT_FILE")
-    if not target:
+    if not target or _interposer_loaded():
         return
     # The hook runs for every audit event of the program, so it does as little as it can:
     # a read never seen before is written down at once (a program killed, or ended by

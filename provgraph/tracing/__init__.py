@@ -82,4 +82,5 @@ def audit_env(audit_file: str) -> dict[str, str]:
             "PROV_AUDIT_FILE": audit_file}
 
 
-__all__ = ["LIBRARY", "TRACER", "Trace", "Tracing", "audit_env", "read_trace", "unavailable"]
+__all__ = ["LIBRARY", "TRACER", "Trace", "Tracing", "audit_env", "make_trace_file", "read_trace",
+           "unavailable"]

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
+import pytest
 from graph import Graph
 
 from provgraph.ingestors.python import parse_options
+from provgraph.tracing import LIBRARY, audit_env, make_trace_file, read_trace, unavailable
 
 TRAIN = """\
 import argparse, subprocess, sys
@@ -106,3 +111,33 @@ def test_parameters_are_queryable(repo):
         "sql", "SELECT properties->>'$.\"python.args.lr\"' AS lr FROM activities ORDER BY started",
         "--json").stdout)
     assert rows == [{"lr": "0.1"}, {"lr": "0.01"}]
+
+
+def _python_with_hook(tmp_path, preload: bool) -> tuple[list[str], list]:
+    """Run a Python reading a file with the audit hook's environment (and the interposer
+    when `preload`); what the hook and the trace wrote down."""
+    (tmp_path / "data.txt").write_text("x\n")
+    trace, audit = tmp_path / "trace", tmp_path / "reads.txt"
+    make_trace_file(str(trace))
+    env = {**os.environ, **audit_env(str(audit)), "PROV_TRACE_FILE": str(trace),
+           "PROV_TRACE_ROOTS": str(tmp_path)}
+    if preload:
+        env["LD_PRELOAD"] = LIBRARY
+    else:
+        env.pop("LD_PRELOAD", None)
+    subprocess.run([sys.executable, "-c", "open('data.txt').read()"], cwd=tmp_path, env=env,
+                   check=True)
+    lines = audit.read_text().splitlines() if audit.exists() else []
+    return lines, [e.path for e in read_trace(str(trace)).events if e.op == "O"]
+
+
+def test_the_audit_hook_stands_aside_where_the_interposer_sees_the_reads(tmp_path):
+    if unavailable():
+        pytest.skip(unavailable())
+    hook, traced = _python_with_hook(tmp_path, preload=True)
+    assert hook == [] and traced == [str(tmp_path / "data.txt")]
+
+
+def test_the_audit_hook_records_a_python_the_interposer_is_not_in(tmp_path):
+    hook, traced = _python_with_hook(tmp_path, preload=False)
+    assert [line.split("\0")[1] for line in hook] == ["data.txt"] and traced == []
