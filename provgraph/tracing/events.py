@@ -16,9 +16,11 @@ Standard library only: this runs on the capture path.
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
 from collections import namedtuple
+from collections.abc import Iterable
 
 MAGIC = b"PROVTRC3"
 HEADER = 32
@@ -98,19 +100,25 @@ def read_trace(path: str) -> Trace:
     except FileNotFoundError:
         return Trace([], 0)
     events = []
+    append = events.append
     for chunk in data.split(b"\x1e"):
         event = _parse(chunk)
         if event is not None:
-            events.append(event)
-    events.sort(key=lambda e: e.ns)
+            append(event)
+    events.sort(key=_WHEN)
     return Trace(events, lost)
+
+
+_OPS = {op.encode(): op for op in "POTRLSDXU"}
+_WHEN = operator.itemgetter(3)  # Event.ns
+_new = tuple.__new__  # an Event without namedtuple's Python-level __new__: 10,000 a second
 
 
 def _parse(chunk: bytes) -> Event | None:
     words = chunk.split(b"\0")
     try:
         op, flags, pid, ns = words[0].split(b" ")
-        op = op.decode()
+        op = _OPS[op]
         path = words[1]
         if not path:
             return None
@@ -120,8 +128,9 @@ def _parse(chunk: bytes) -> Event | None:
             target = words[2].decode(_FS, _ERRORS)
         else:
             target = None
-        return Event(op, int(flags), int(pid), int(ns), path.decode(_FS, _ERRORS), target)
-    except (ValueError, IndexError):
+        return _new(Event, (op, int(flags), int(pid), int(ns), path.decode(_FS, _ERRORS),
+                            target))
+    except (ValueError, IndexError, KeyError):
         return None
 
 
@@ -157,56 +166,74 @@ class Access:
             self.first = kind
 
 
-def accesses(trace: Trace) -> dict[str, Access]:
-    """Per absolute path (as the processes named it), what happened to it."""
+def _only_read() -> Access:
+    access = Access()
+    access.first, access.read = "read", True
+    return access
+
+
+#: Shared by every path the processes only read (most of them, in a data folder): one object
+#: for all, never changed; a path that sees anything else gets an Access of its own.
+_READ = _only_read()
+_READ_ONLY_BITS = O_ACCMODE | O_TRUNC
+
+
+def accesses(events: Iterable[tuple[str, int, int, str, str | None]]) -> dict[str, Access]:
+    """Per path, what happened to it; `events` are (op, flags, ns, path, target) in order."""
     found: dict[str, Access] = {}
 
-    def at(path: str) -> Access:
+    def own(path: str) -> Access:
         access = found.get(path)
         if access is None:
             access = found[path] = Access()
+        elif access is _READ:
+            access = found[path] = _only_read()
         return access
 
-    for event in trace.events:
-        op = event.op
-        if op == "O":
-            access = at(event.path)
-            mode = event.flags & O_ACCMODE
-            if mode != O_WRONLY:
+    for op, flags, ns, path, target in events:
+        if op == "O" and not flags & _READ_ONLY_BITS:  # opened for reading only
+            access = found.get(path)
+            if access is None:
+                found[path] = _READ
+            elif access is not _READ:
                 access.read = True
                 access.see("read")
-            if mode != os.O_RDONLY or event.flags & O_TRUNC:
-                access.written = True
-                access.last_write = event.ns
-                access.see("write")
-                access.truncated |= bool(event.flags & O_TRUNC)
-                access.created |= bool(event.flags & O_CREAT)
-                access.deleted = False
+            continue
+        access = own(path)
+        if op == "O":
+            if flags & O_ACCMODE != O_WRONLY:
+                access.read = True
+                access.see("read")
+            access.written = True
+            access.last_write = ns
+            access.see("write")
+            if flags & O_TRUNC:
+                access.truncated = True
+            if flags & O_CREAT:
+                access.created = True
+            access.deleted = False
         elif op == "T":
-            access = at(event.path)
             access.see("write")
             access.written = access.truncated = True
-            access.last_write = event.ns
+            access.last_write = ns
             access.deleted = False
         elif op in ("R", "L"):
-            source, target = at(event.path), at(event.target)
-            source.see("moved-away" if op == "R" else "read")
+            moved = own(target)
+            access.see("moved-away" if op == "R" else "read")
             if op == "R":
-                source.deleted = True
-            source.moved_to.append(event.target)
-            target.see("moved-in")
-            target.created = target.written = True
-            target.last_write = event.ns
-            target.deleted = False
-            target.moved_from.append(event.path)
+                access.deleted = True
+            access.moved_to.append(target)
+            moved.see("moved-in")
+            moved.created = moved.written = True
+            moved.last_write = ns
+            moved.deleted = False
+            moved.moved_from.append(path)
         elif op == "S":
-            access = at(event.path)
             access.see("moved-in")
             access.created = access.written = True
-            access.last_write = event.ns
+            access.last_write = ns
             access.deleted = False
         elif op == "D":
-            access = at(event.path)
             access.see("deleted")
             access.deleted = True
     return found

@@ -55,9 +55,10 @@ def apply(repo: Repository, record: dict[str, Any], trace: Trace, audit: list[st
           before_tree: str, after_tree: str, ignored_mode: str, large_limit: int,
           extra_used: list[dict[str, Any]]) -> Observed:
     """Fill the record's `used`, `trace` and `ignored` from what the processes did."""
-    seen = observe(trace, repo.root, audit)
+    indexed = _indexed(repo)
+    seen = observe(trace, repo.root, audit, indexed)
     paths = sorted(set(seen.used) | set(seen.written))
-    present = _in_trees(repo, before_tree, after_tree, paths)
+    present = _in_trees(repo, before_tree, after_tree, paths, indexed)
     digests = _IgnoredDigests(repo)
     used: dict[str, dict[str, Any]] = {}
     ignored: dict[str, dict[str, Any]] = {}
@@ -140,16 +141,25 @@ def _full(repo: Repository, path: str) -> str:
     return os.path.join(repo.root, path)
 
 
-def _in_trees(repo: Repository, before: str, after: str, paths: list[str]
-              ) -> set[tuple[str, str]]:
-    """Which (tree, path) pairs exist. The snapshot index holds the after-tree's paths (one
-    read of it); the before-tree is asked only about paths the after-tree lacks."""
-    if not paths:
-        return set()
+def _indexed(repo: Repository) -> dict[str, int]:
+    """Path -> mode of every file of the snapshot index, as the after-snapshot left it."""
     from provgraph.snapshot import snapshot_env
 
-    listed = gitio.run(["ls-files", "-z"], repo.root, env=snapshot_env(repo))
-    indexed = set(gitio.split_z(listed))
+    listed = gitio.run(["ls-files", "-s", "-z"], repo.root, env=snapshot_env(repo))
+    found = {}
+    for entry in listed.split(b"\0"):
+        meta, _, path = entry.partition(b"\t")
+        if path:
+            found[os.fsdecode(path)] = int(meta.split(b" ", 1)[0], 8)
+    return found
+
+
+def _in_trees(repo: Repository, before: str, after: str, paths: list[str],
+              indexed: dict[str, int]) -> set[tuple[str, str]]:
+    """Which (tree, path) pairs exist. The snapshot index holds the after-tree's paths
+    (`indexed`); the before-tree is asked only about paths the after-tree lacks."""
+    if not paths:
+        return set()
     found = {(tree, path) for path in paths if path in indexed for tree in (before, after)}
     missing = [path for path in paths if path not in indexed]
     if missing:  # deleted or moved away by the command, or ignored
