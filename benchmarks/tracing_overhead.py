@@ -5,7 +5,10 @@ Cases (issue 11):
 - `cat-loop`: a shell loop running `cat` 1,000 times;
 - `make`: a Makefile pipeline of 5 steps (Python and shell recipes).
 
-Each case is run, interleaved, at least 7 times in each way, and the figure is the median:
+Each case runs in rounds (21 by default): in each, every way once, in a shuffled order; the
+figures are medians over the rounds, and a cost is the median of the paired differences of a
+round (neighbours in time share the machine's load), with their quartiles. The peers, tens of
+times slower, run in the first 5 rounds only. The ways:
 - `bare`: the command alone;
 - `prov off`: `prov CMD` with tracing off (`PROV_TRACE=off`: the audit hook and command line);
 - `prov traced`: `prov CMD` as a user runs it (LD_PRELOAD interposer, ptrace for static ones);
@@ -18,12 +21,13 @@ Each case is run, interleaved, at least 7 times in each way, and the figure is t
   /tmp/rz/bin/pip install reprozip`).
 
 Tracing's cost is `prov traced - prov off` (what the trace adds to a captured command, as a
-share of the bare command's time); a peer's cost is `peer - bare`. Targets: tracing adds
+share of the bare command's time), and what the interposer alone adds to the bare command;
+a peer's cost is `peer - bare`. Targets: tracing adds
 <= 10 % to the command's run time on the file-heavy cases, and costs >= 3x less than
 `strace -f` and ReproZip on each.
 
-Usage: python benchmarks/tracing_overhead.py [--runs N] [--cases py-files,cat-loop,make]
-       [--reprozip-bin DIR] [--keep DIR]
+Usage: python benchmarks/tracing_overhead.py [--runs N] [--peer-runs N] [--seed N]
+       [--cases py-files,cat-loop,make] [--reprozip-bin DIR] [--keep DIR]
 Prints a Markdown table; the figures in benchmarks/RESULTS.md come from it.
 """
 
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -158,59 +163,97 @@ def ways(command: list[str], reprozip: str | None, scratch: Path) -> dict[str, t
     return found
 
 
-def run_case(case: str, runs: int, reprozip: str | None, base: Path) -> dict[str, float]:
+PEERS = ("strace -f", "reprozip trace")
+
+
+class Samples(dict):
+    """way -> its times, round by round (index i of every way is one round, in which the ways
+    ran one after the other in a shuffled order)."""
+
+    def median(self, way: str) -> float:
+        return statistics.median(self[way])
+
+    def paired(self, way: str, baseline: str) -> tuple[float, float, float]:
+        """The median of `way - baseline` over the rounds both ran in, with the quartiles:
+        neighbours in time share the machine's load, so their difference is steadier than a
+        difference of medians."""
+        n = min(len(self[way]), len(self[baseline]))  # the peers ran in the first rounds
+        diffs = sorted(a - b for a, b in zip(self[way][:n], self[baseline][:n], strict=True))
+        q1, _, q3 = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else diffs * 3
+        return q1, statistics.median(diffs), q3
+
+
+def run_case(case: str, runs: int, peer_runs: int, reprozip: str | None, base: Path,
+             rng: random.Random) -> Samples:
     root = base / case
     command = make_repo(root, case)
     todo = ways(command, reprozip, base)
     for argv, extra in todo.values():  # warm caches once
         timed(argv, root, {**ENV, **extra})
-    samples: dict[str, list[float]] = {name: [] for name in todo}
-    for _ in range(runs):
-        for name, (argv, extra) in todo.items():
+    samples = Samples({name: [] for name in todo})
+    for round_ in range(runs):
+        names = [n for n in todo if n not in PEERS or round_ < peer_runs]
+        rng.shuffle(names)
+        for name in names:
+            argv, extra = todo[name]
             samples[name].append(timed(argv, root, {**ENV, **extra}))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
 
 
-def mechanisms(results: dict[str, dict[str, float]]) -> str:
-    """The mechanisms alone, on the bare command: what each adds to it."""
+def mechanisms(results: dict[str, Samples]) -> str:
+    """The mechanisms alone, on the bare command: what each adds to it (median of the paired
+    differences, and their quartiles)."""
     lines = ["| case | bare | preload only | ptrace only | strace -f |", "|---|---|---|---|---|"]
     for case, m in results.items():
-        cells = [f"{m[name] * 1000:.0f} ms ({(m[name] / m['bare'] - 1) * 100:+.0f} %)"
-                 if name in m else "-" for name in ("preload only", "ptrace only", "strace -f")]
-        lines.append(f"| {case} | {m['bare'] * 1000:.0f} ms | " + " | ".join(cells) + " |")
+        bare = m.median("bare")
+        cells = []
+        for name in ("preload only", "ptrace only", "strace -f"):
+            if name not in m:
+                cells.append("-")
+                continue
+            q1, mid, q3 = m.paired(name, "bare")
+            cells.append(f"{m.median(name) * 1000:.0f} ms ({mid / bare * 100:+.1f} %, "
+                         f"IQR {q1 / bare * 100:+.1f}..{q3 / bare * 100:+.1f} %)")
+        lines.append(f"| {case} | {bare * 1000:.0f} ms | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def report(results: dict[str, dict[str, float]]) -> str:
-    """Tracing's cost in a capture is `prov traced - prov off` (negative when the fallback's
-    own work, the audit hook's reads resolved one by one, costs more), and at least what the
-    mechanism alone adds to the bare command; the peers' cost is what they add to it."""
-    lines = ["| case | bare | prov off | prov traced | tracing adds | mechanism alone adds | "
-             "strace -f | reprozip trace | strace cost / tracing cost | "
+def report(results: dict[str, Samples]) -> str:
+    """Tracing's cost in a capture is `prov traced - prov off`, paired round by round (both do
+    the same capture; off records what the audit hook and the command line give), as a share
+    of the bare command; the peers' cost is what they add to the bare command, and the ratio
+    compares it with the larger of tracing's cost and what the interposer alone adds."""
+    lines = ["| case | bare | prov off | prov traced | tracing adds (IQR) | "
+             "interposer alone adds | strace -f | reprozip trace | strace cost / tracing cost | "
              "reprozip cost / tracing cost |", "|---|---|---|---|---|---|---|---|---|---|"]
     for case, m in results.items():
-        alone = m.get("preload only", m["bare"])  # the default mechanism (ptrace: static only)
-        cost = max(m["prov traced"] - m["prov off"], alone - m["bare"], 1e-3)
+        bare = m.median("bare")
+        q1, adds, q3 = m.paired("prov traced", "prov off")
+        alone = m.paired("preload only", "bare")[1] if "preload only" in m else 0.0
+        cost = max(adds, alone, 1e-3)
 
-        def peer(name: str, m=m, cost=cost) -> tuple[str, str]:
+        def peer(name: str, m=m, bare=bare, cost=cost) -> tuple[str, str]:
             if name not in m:
                 return "-", "-"
-            return f"{m[name] * 1000:.0f} ms", f"{(m[name] - m['bare']) / cost:.1f}x"
+            return (f"{m.median(name) * 1000:.0f} ms",
+                    f"{(m.median(name) - bare) / cost:.1f}x")
 
         strace, strace_ratio = peer("strace -f")
         rz, rz_ratio = peer("reprozip trace")
         lines.append(
-            f"| {case} | {m['bare'] * 1000:.0f} ms | {m['prov off'] * 1000:.0f} ms | "
-            f"{m['prov traced'] * 1000:.0f} ms | "
-            f"{(m['prov traced'] - m['prov off']) / m['bare'] * 100:+.1f} % | "
-            f"{(alone - m['bare']) / m['bare'] * 100:+.1f} % | {strace} | {rz} | "
-            f"{strace_ratio} | {rz_ratio} |")
+            f"| {case} | {bare * 1000:.0f} ms | {m.median('prov off') * 1000:.0f} ms | "
+            f"{m.median('prov traced') * 1000:.0f} ms | "
+            f"{adds / bare * 100:+.1f} % ({q1 / bare * 100:+.1f}..{q3 / bare * 100:+.1f}) | "
+            f"{alone / bare * 100:+.1f} % | {strace} | {rz} | {strace_ratio} | {rz_ratio} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--peer-runs", type=int, default=5,
+                        help="rounds that also run strace -f and reprozip (tens of times slower)")
+    parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--cases", default="py-files,cat-loop,make")
     parser.add_argument("--reprozip-bin", help="folder holding the reprozip executable")
     parser.add_argument("--keep", help="make the repositories here and keep them")
@@ -226,11 +269,13 @@ def main() -> None:
             (base / "bin" / name).symlink_to(PYTHON)
     ENV["PATH"] = f"{base / 'bin'}{os.pathsep}{ENV.get('PATH', '')}"
     results = {}
+    rng = random.Random(args.seed)
     for case in args.cases.split(","):
-        results[case] = run_case(case, args.runs, reprozip, base)
-        print(f"{case}: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in results[case].items()),
-              file=sys.stderr)
-    print(f"prov: {PROV}; python3: {PYTHON}; medians of {args.runs}; "
+        results[case] = run_case(case, args.runs, args.peer_runs, reprozip, base, rng)
+        print(f"{case}: " + ", ".join(f"{k} {results[case].median(k) * 1000:.0f} ms"
+                                      for k in results[case]), file=sys.stderr)
+    print(f"prov: {PROV}; python3: {PYTHON}; medians of {args.runs} rounds "
+          f"({args.peer_runs} for the peers); "
           f"reprozip: {reprozip or 'not found'}")
     print(report(results))
     print()

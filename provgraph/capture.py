@@ -303,9 +303,9 @@ def observe_run(session: Session, record: dict[str, Any], before: Snapshot, afte
     scratch = repo.prov_path(f"running/{record['id']}.d")
     reads = findings.audit_reads(_audit_file(scratch))
     if "trace" in record:
-        trace = tracing.read_trace(os.path.join(scratch, "trace"))
-        findings.apply(repo, record, trace, reads, before.tree, after.tree,
-                       session.config.ignored_mode, session.config.large_file_limit, [])
+        trace = findings.apply(repo, record, os.path.join(scratch, "trace"), reads,
+                               before.tree, after.tree, session.config.ignored_mode,
+                               session.config.large_file_limit, [])
         if trace.untraced:
             _say_once(repo, f"{trace.untraced[0]} ran untraced (ptrace is not allowed "
                             "here)")

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 from provgraph import gitio
 from provgraph.snapshot import file_sha256, locked
 from provgraph.timestamps import from_ns
 from provgraph.tracing.events import Trace, read_trace
-from provgraph.tracing.observe import Observed, observe
+from provgraph.tracing.observe import observe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,11 +52,16 @@ def audit_reads(path: str) -> list[str]:
     return found
 
 
-def apply(repo: Repository, record: dict[str, Any], trace: Trace, audit: list[str],
+def apply(repo: Repository, record: dict[str, Any], trace_file: str, audit: list[str],
           before_tree: str, after_tree: str, ignored_mode: str, large_limit: int,
-          extra_used: list[dict[str, Any]]) -> Observed:
-    """Fill the record's `used`, `trace` and `ignored` from what the processes did."""
-    indexed = _indexed(repo)
+          extra_used: list[dict[str, Any]]) -> Trace:
+    """Fill the record's `used`, `trace` and `ignored` from what the processes did (the
+    trace in `trace_file`); returns the trace."""
+    from provgraph.snapshot import snapshot_env
+
+    listing = gitio.Started(["ls-files", "-s", "-z"], repo.root, env=snapshot_env(repo))
+    trace = read_trace(trace_file)  # while git lists the after-snapshot's files
+    indexed = _indexed(listing.output())
     seen = observe(trace, repo.root, audit, indexed)
     paths = sorted(set(seen.used) | set(seen.written))
     present = _in_trees(repo, before_tree, after_tree, paths, indexed)
@@ -106,7 +112,7 @@ def apply(repo: Repository, record: dict[str, Any], trace: Trace, audit: list[st
         record["trace"]["ignored_skipped"] = skipped
     if ignored:
         record["ignored"] = ignored
-    return seen
+    return trace
 
 
 def _overwritten(repo: Repository, activity: str, last_write: dict[str, int], until: int
@@ -141,16 +147,20 @@ def _full(repo: Repository, path: str) -> str:
     return os.path.join(repo.root, path)
 
 
-def _indexed(repo: Repository) -> dict[str, int]:
-    """Path -> mode of every file of the snapshot index, as the after-snapshot left it."""
-    from provgraph.snapshot import snapshot_env
+#: `git ls-files -s -z` entries: mode, object, stage, path.
+_INDEX_ENTRY = re.compile(rb"(\d+) [0-9a-f]+ \d\t([^\0]*)\0")
 
-    listed = gitio.run(["ls-files", "-s", "-z"], repo.root, env=snapshot_env(repo))
+
+def _indexed(listed: bytes) -> dict[str, int]:
+    """Path -> mode of every file of the snapshot index (`git ls-files -s -z` of it), as the
+    after-snapshot left it."""
+    decode, modes = os.fsdecode, {}
     found = {}
-    for entry in listed.split(b"\0"):
-        meta, _, path = entry.partition(b"\t")
-        if path:
-            found[os.fsdecode(path)] = int(meta.split(b" ", 1)[0], 8)
+    for mode, path in _INDEX_ENTRY.findall(listed):
+        value = modes.get(mode)
+        if value is None:
+            value = modes[mode] = int(mode, 8)
+        found[decode(path)] = value
     return found
 
 
