@@ -84,6 +84,7 @@ def _source_of(path: str) -> str | None:
 
 _MISSING = object()
 _S_IFMT, _S_IFLNK, _S_IFREG = 0o170000, stat.S_IFLNK, stat.S_IFREG
+_READ_ONLY_BITS = os.O_ACCMODE | os.O_TRUNC  # none of them: opened for reading only
 
 
 class Resolver:
@@ -97,7 +98,7 @@ class Resolver:
         self.root = os.path.realpath(root)
         self.prefix = os.path.join(self.root, "")
         self.cache: dict[str, str | None] = {}
-        self.folders: dict[str, str] = {}
+        self.folders: dict[str, tuple[str, str | None]] = {}  # folder -> _place(folder)
         self.modes: dict[str, int | None] = {}  # repository path -> st_mode now (None: gone)
         # repository path -> mode, of the files a snapshot taken after the command holds: a
         # regular file there needs no lstat (a script reading 10,000 tracked files saves 10,000)
@@ -108,34 +109,60 @@ class Resolver:
         if found is not _MISSING:
             return found
         folder, _, name = path.rpartition("/")
-        real_folder = self.folders.get(folder)
-        if real_folder is None:
-            real_folder = self.folders[folder] = os.path.realpath(folder or "/").rstrip("/")
-        real = real_folder + "/" + name
-        rel = None
-        prefix = self.prefix
-        if real.startswith(prefix) or os.path.islink(real):
-            mode: int | None = self.known.get(real[len(prefix):])
-            if mode is None or mode & _S_IFMT != _S_IFREG:
-                try:
-                    mode = os.lstat(real).st_mode
-                except OSError:
-                    mode = None
-            if mode is not None and mode & _S_IFMT == _S_IFLNK:
-                real = os.path.realpath(real)
-                mode = None
-            if real.endswith(".pyc"):
-                real = _source_of(real)
-                mode = None
-            if real and real.startswith(prefix):
-                rel = real[len(prefix):]
-                if rel == ".git" or rel.startswith(".git/"):
-                    rel = None
-                elif os.sep != "/":
-                    rel = rel.replace(os.sep, "/")
-                if rel is not None and mode is not None and rel not in self.modes:
-                    self.modes[rel] = mode
+        place = self.folders.get(folder)
+        if place is None:
+            place = self.folders[folder] = self._place(folder)
+        real_folder, rel_folder = place
+        if rel_folder is not None and not name.endswith(".pyc"):
+            # the common case: a file the after-snapshot holds as a regular file is no symlink
+            rel = rel_folder + name
+            mode = self.known.get(rel)
+            if mode is not None and mode & _S_IFMT == _S_IFREG:
+                self.cache[path] = rel
+                self.modes[rel] = mode
+                return rel
+        rel = self._resolve(real_folder + "/" + name)
         self.cache[path] = rel
+        return rel
+
+    def _place(self, folder: str) -> tuple[str, str | None]:
+        """The folder resolved, and as a repository path prefix ("" for the root, "a/b/";
+        None when it is outside the work tree or in .git)."""
+        real = os.path.realpath(folder or "/").rstrip("/")
+        inside = real + "/"
+        if not inside.startswith(self.prefix):
+            return real, None
+        rel = inside[len(self.prefix):]
+        if rel == ".git/" or rel.startswith(".git/") or os.sep != "/":
+            return real, None
+        return real, rel
+
+    def _resolve(self, real: str) -> str | None:
+        """Any path: through a symlink it names, a cached module to its source, .git out."""
+        prefix = self.prefix
+        if not (real.startswith(prefix) or os.path.islink(real)):
+            return None
+        mode: int | None = self.known.get(real[len(prefix):])
+        if mode is None or mode & _S_IFMT != _S_IFREG:
+            try:
+                mode = os.lstat(real).st_mode
+            except OSError:
+                mode = None
+        if mode is not None and mode & _S_IFMT == _S_IFLNK:
+            real = os.path.realpath(real)
+            mode = None
+        if real.endswith(".pyc"):
+            real = _source_of(real)
+            mode = None
+        if not real or not real.startswith(prefix):
+            return None
+        rel = real[len(prefix):]
+        if rel == ".git" or rel.startswith(".git/"):
+            return None
+        if os.sep != "/":
+            rel = rel.replace(os.sep, "/")
+        if mode is not None and rel not in self.modes:
+            self.modes[rel] = mode
         return rel
 
     def mode(self, rel: str) -> int | None:
@@ -168,12 +195,31 @@ def observe(trace: Trace, root: str, audit_reads: list[str] = (),
     (through a symlink, or `cd`) are one file whose first access is known. `known`: the modes
     of the files of the after-snapshot (see `Resolver`)."""
     resolve = Resolver(root, known)
+    cached = resolve.cache.get
     events = []
-    for op, flags, _pid, ns, path, target in trace.events:
-        if op in _NOT_FILES:
+    only_read: dict[str, None] = {}  # files whose every access so far was a read
+    programs: dict[int, str] = {}  # pid -> the last program it ran ("" not known)
+    untraced = set()
+    for op, flags, pid, ns, path, target in trace.events:
+        if op == "O" and not flags & _READ_ONLY_BITS:  # most events: a file opened to read
+            if pid not in programs:
+                programs[pid] = ""
+            rel = cached(path, _MISSING)
+            if rel is _MISSING:
+                rel = resolve(path)
+            if rel is not None and rel not in only_read:
+                only_read[rel] = None
+                events.append(("O", flags, ns, rel, None))
             continue
-        if (op != "O" or flags & 3 != os.O_RDONLY) and (
-                _is_cache(path) or (target and _is_cache(target))):
+        if op in _NOT_FILES:
+            if op == "P":
+                programs[pid] = path
+            elif op == "U":
+                untraced.add(path)
+            continue
+        if pid not in programs:
+            programs[pid] = ""
+        if _is_cache(path) or (target and _is_cache(target)):
             continue  # Python writing its bytecode cache
         path = resolve(path) or OUTSIDE
         if target is not None:
@@ -182,6 +228,9 @@ def observe(trace: Trace, root: str, audit_reads: list[str] = (),
                 continue
         elif path == OUTSIDE:
             continue
+        only_read[path] = None  # its first access is known: a later read changes nothing
+        if target is not None:
+            only_read[target] = None
         events.append((op, flags, ns, path, target))
     per_path = accesses(events)
     per_path.pop(OUTSIDE, None)
@@ -199,7 +248,7 @@ def observe(trace: Trace, root: str, audit_reads: list[str] = (),
             deleted.append(rel)
     # Python processes the interposer did not reach (a static Python, a stripped environment):
     # their audit hook's reads, for files the trace does not know under any spelling.
-    traced = {e.path for e in trace.events}  # the tracers write paths normalised
+    traced = {e.path for e in trace.events} if audit_reads else set()  # (normalised)
     for path in audit_reads:
         path = os.path.normpath(path)
         if path in traced:
@@ -209,5 +258,6 @@ def observe(trace: Trace, root: str, audit_reads: list[str] = (),
                 os.path.join(resolve.root, rel)):
             used[rel] = role_of(rel, None)
     last_write = {rel: per_path[rel].last_write for rel in written}
-    return Observed(used, written, sorted(deleted), trace.processes, trace.untraced,
-                    trace.lost, last_write)
+    processes = sum(1 for exe in programs.values() if os.path.basename(exe) != "provtrace")
+    return Observed(used, written, sorted(deleted), processes, sorted(untraced), trace.lost,
+                    last_write)
