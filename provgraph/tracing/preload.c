@@ -179,18 +179,22 @@ static int mode_flags(const char *mode) {
 /* ---------------------------------------------------------------------------------- */
 /* start-up, fork                                                                      */
 
+static char exe[PATH_MAX];  /* the program this process runs (a forked child runs it too) */
+
 static void start_process(void) {
     my_pid = (long)getpid();
-    char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = 0;
     append('P', (long)getppid(), exe, NULL);
 }
 
 /* A forked child shares the trace file's mapping (MAP_SHARED) and keeps a private copy of
-   the table of what was written down: it only has to say that it exists. */
+   the table of what was written down: it only has to say that it exists, and runs the
+   program its parent runs. */
 static void after_fork_in_child(void) {
-    if (active) start_process();
+    if (!active) return;
+    my_pid = (long)getpid();
+    append('P', (long)getppid(), exe, NULL);
 }
 
 static void save_env(const char *name) {

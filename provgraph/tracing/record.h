@@ -82,11 +82,32 @@ static int allocated(uint64_t end) {
     return 0;
 }
 
+/* `value` in decimal at `p`; returns the end. (Not snprintf: its code is pages a short
+   process would otherwise never touch, each a page fault.) */
+static char *decimal(char *p, unsigned long long value, int negative) {
+    char digits[24];
+    int n = 0;
+    do { digits[n++] = (char)('0' + value % 10); value /= 10; } while (value);
+    if (negative) *p++ = '-';
+    while (n) *p++ = digits[--n];
+    return p;
+}
+
 static void append(char op, long flags, const char *a, const char *b) {
     if (!out) return;
     char head[80];
-    int h = snprintf(head, sizeof head, "\x1e%c %ld %ld %llu", op, flags,
-                     my_pid ? my_pid : (long)getpid(), (unsigned long long)now_ns());
+    char *p = head;
+    *p++ = '\x1e';
+    *p++ = op;
+    *p++ = ' ';
+    p = decimal(p, flags < 0 ? 0ull - (unsigned long long)flags : (unsigned long long)flags,
+                flags < 0);
+    *p++ = ' ';
+    p = decimal(p, (unsigned long long)(my_pid ? my_pid : (long)getpid()), 0);
+    *p++ = ' ';
+    p = decimal(p, (unsigned long long)now_ns(), 0);
+    *p = 0;
+    int h = (int)(p - head);
     size_t la = strlen(a), lb = b ? strlen(b) : 0;
     size_t need = (size_t)h + 1 + la + 1 + (b ? lb + 1 : 0);
     uint64_t at = HEADER + __atomic_fetch_add(word(1), need, __ATOMIC_RELAXED);
@@ -94,10 +115,10 @@ static void append(char op, long flags, const char *a, const char *b) {
         __atomic_fetch_add(word(3), 1, __ATOMIC_RELAXED);
         return;
     }
-    char *p = out + at;
-    memcpy(p, head, (size_t)h + 1); p += h + 1;
-    memcpy(p, a, la + 1); p += la + 1;
-    if (b) memcpy(p, b, lb + 1);
+    char *q = out + at;
+    memcpy(q, head, (size_t)h + 1); q += h + 1;
+    memcpy(q, a, la + 1); q += la + 1;
+    if (b) memcpy(q, b, lb + 1);
 }
 
 #endif
