@@ -37,6 +37,7 @@ import argparse
 import contextlib
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -131,12 +132,15 @@ def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(env["PROV_TRACE_FILE"])
         make_trace_file(env["PROV_TRACE_FILE"])
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           env=env)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{args} failed: {proc.stderr.decode()[-2000:]}")
+    CPU.append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
     return elapsed
 
 
@@ -164,11 +168,16 @@ def ways(command: list[str], reprozip: str | None, scratch: Path) -> dict[str, t
 
 
 PEERS = ("strace -f", "reprozip trace")
+CPU: list[float] = []  # the processor time (user + system) of the last command timed
+
+
 
 
 class Samples(dict):
     """way -> its times, round by round (index i of every way is one round, in which the ways
-    ran one after the other in a shuffled order)."""
+    ran one after the other in a shuffled order); `cpu`: the same for processor time."""
+
+    cpu: Samples
 
     def median(self, way: str) -> float:
         return statistics.median(self[way])
@@ -191,12 +200,15 @@ def run_case(case: str, runs: int, peer_runs: int, reprozip: str | None, base: P
     for argv, extra in todo.values():  # warm caches once
         timed(argv, root, {**ENV, **extra})
     samples = Samples({name: [] for name in todo})
+    cpu = Samples({name: [] for name in todo})
     for round_ in range(runs):
         names = [n for n in todo if n not in PEERS or round_ < peer_runs]
         rng.shuffle(names)
         for name in names:
             argv, extra = todo[name]
             samples[name].append(timed(argv, root, {**ENV, **extra}))
+            cpu[name].append(CPU.pop())
+    samples.cpu = cpu
     return samples
 
 
@@ -224,8 +236,9 @@ def report(results: dict[str, Samples]) -> str:
     of the bare command; the peers' cost is what they add to the bare command, and the ratio
     compares it with the larger of tracing's cost and what the interposer alone adds."""
     lines = ["| case | bare | prov off | prov traced | tracing adds (IQR) | "
-             "interposer alone adds | strace -f | reprozip trace | strace cost / tracing cost | "
-             "reprozip cost / tracing cost |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "tracing adds, CPU time | interposer alone adds | strace -f | reprozip trace | "
+             "strace cost / tracing cost | reprozip cost / tracing cost |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for case, m in results.items():
         bare = m.median("bare")
         q1, adds, q3 = m.paired("prov traced", "prov off")
@@ -244,6 +257,7 @@ def report(results: dict[str, Samples]) -> str:
             f"| {case} | {bare * 1000:.0f} ms | {m.median('prov off') * 1000:.0f} ms | "
             f"{m.median('prov traced') * 1000:.0f} ms | "
             f"{adds / bare * 100:+.1f} % ({q1 / bare * 100:+.1f}..{q3 / bare * 100:+.1f}) | "
+            f"{m.cpu.paired('prov traced', 'prov off')[1] / m.cpu.median('bare') * 100:+.1f} % | "
             f"{alone / bare * 100:+.1f} % | {strace} | {rz} | {strace_ratio} | {rz_ratio} |")
     return "\n".join(lines)
 
