@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,128 @@ def assert_same_series(got: dict, expected: dict) -> None:
                        for a, b in zip(got[key], value, strict=True)), key
         else:
             assert got[key] == value, key
+
+
+# --- every point printed is in the series, once --------------------------------------------
+#
+# The oracle below reads a log with plain string splitting, line kind by line kind, sharing
+# nothing with the reader: what it counts must be in the series, each point once, at its
+# iteration, and nothing else may be.
+
+TRAIN_OWN = {"iteration", "run", "loss", "lr", "speed"}  # docs/caffe.md: `train.output.<name>`
+
+
+class Printed:
+    """What a log prints: each series' points as (iteration, value) in log order, the
+    iteration of each row, and the number of snapshots."""
+
+    def __init__(self) -> None:
+        self.points: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self.train_iterations: list[int] = []
+        self.test_iterations: dict[str, list[int]] = defaultdict(list)
+        self.snapshots = 0
+
+
+def printed_number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:  # `-nan`, `1.#QNAN`, `1.#INF`
+        if "nan" in text.lower():
+            return math.nan
+        return -math.inf if text.startswith("-") else math.inf
+
+
+def glog_message(line: str) -> str:
+    return line.split("] ", 1)[1].strip() if "] " in line else line.strip()
+
+
+def read_printed(name: str) -> Printed:
+    printed = Printed()
+    train: tuple[int, dict[str, int]] | None = None  # the open display block, names seen
+    test: tuple[str, int, dict[str, int]] | None = None  # the open test block
+    last: tuple[str, int] | None = None  # the last display or lr line not yet paired
+
+    def output(prefix: str, iteration: int, seen: dict[str, int], name: str, rest: str,
+               own: set[str]) -> None:
+        seen[name] = seen.get(name, 0) + 1
+        key = name if seen[name] == 1 else f"{name}#{seen[name]}"
+        key = f"output.{key}" if key in own else key
+        printed.points[f"{prefix}.{key}"].append((iteration, printed_number(rest.split()[0])))
+        if "(* " in rest:  # `V (* W = Z loss)`
+            weight, weighted = rest.split("(* ", 1)[1].split(" = ")
+            if float(weight) != 1:
+                printed.points[f"{prefix}.{key}.weighted"].append(
+                    (iteration, printed_number(weighted.split()[0])))
+
+    for line in (LOGS / name).read_text(encoding="utf-8", errors="replace").splitlines():
+        text = glog_message(line)
+        kind = ("display" if ", loss = " in text else "lr" if ", lr = " in text
+                else "testing" if ", Testing net" in text else None)
+        if text.startswith("Iteration ") and kind:
+            iteration = int(text.split()[1].rstrip(","))
+            if kind == "testing":
+                net = int(text.split("(#")[1].rstrip(")")) if "(#" in text else 0
+                prefix = "test" if net == 0 else f"test{net}"
+                printed.test_iterations[prefix].append(iteration)
+                test = (prefix, iteration, {})
+                continue
+            if last is not None and last[1] == iteration and last[0] != kind:
+                last = None  # display N and lr N, in either order: one row
+            else:
+                printed.train_iterations.append(iteration)
+                last = (kind, iteration)
+            if kind == "lr":
+                value = text.split(", lr = ")[1].split(",")[0]
+                printed.points["train.lr"].append((iteration, printed_number(value)))
+                continue
+            train = (iteration, {})
+            printed.points["train.loss"].append(
+                (iteration, printed_number(text.rsplit(" = ", 1)[1])))
+            if " iter/s" in text:
+                speed = text.split("(", 1)[1].split(" iter/s")[0]
+                printed.points["train.speed"].append((iteration, printed_number(speed)))
+        elif "Train net output #" in text:
+            assert train is not None, line
+            name, rest = text.split(": ", 1)[1].split(" = ", 1)
+            output("train", train[0], train[1], name, rest, TRAIN_OWN)
+        elif "Test net output #" in text:
+            assert test is not None, line
+            name, rest = text.split(": ", 1)[1].split(" = ", 1)
+            output(test[0], test[1], test[2], name, rest, {"iteration"})
+        elif text.startswith(("Test loss: ", "Test score #")):  # 2014
+            assert test is not None, line
+            label, rest = text.split(": ", 1)
+            name = "loss" if label == "Test loss" else "score" + label[len("Test score "):]
+            output(test[0], test[1], test[2], name, rest, {"iteration"})
+        elif text.startswith("Snapshotting ") and " to " in text:
+            printed.snapshots += 1
+    return printed
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_printed_point_is_in_the_series_once(name: str) -> None:
+    printed = read_printed(name)
+    log = read(name)
+    series = log.series()
+    # one row per display iteration (its display and lr lines), one per test block
+    assert series.get("train.iteration", []) == printed.train_iterations
+    groups = sorted(key[: -len(".iteration")] for key in series if key.endswith(".iteration"))
+    assert groups == sorted({*printed.test_iterations, *(["train"] if printed.train_iterations
+                                                          else [])})
+    for prefix, iterations in printed.test_iterations.items():
+        assert series[f"{prefix}.iteration"] == iterations
+    # each printed value at its iteration, in order, once; and no series nobody printed
+    assert {key for key, value in series.items() if isinstance(value, list) and "." in key
+            and not key.endswith((".iteration", ".run"))} == set(printed.points)
+    for key, points in printed.points.items():
+        column = list(zip(series[key.split(".", 1)[0] + ".iteration"], series[key], strict=True))
+        assert [p for p in column if not math.isnan(p[1])] == \
+            [p for p in points if not math.isnan(p[1])], key
+        for iteration, value in points:
+            if math.isnan(value):
+                assert any(i == iteration and math.isnan(v) for i, v in column), key
+    assert len(log.snapshots) == printed.snapshots
+    assert sum(map(len, printed.points.values())) > 0 or name == FATAL  # the oracle saw points
 
 
 # --- BVLC's parse_log.py where it is right: same iterations, same values ------------------
