@@ -33,10 +33,15 @@ NAN = float("nan")
 _NUMBER = (r"([-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:#[A-Za-z]+\d*)?"
            r"|(?i:nan|inf(?:inity)?)))")
 # `Iteration 100, loss = 0.3`; Caffe 1.0 and Intel Caffe:
-# `Iteration 100 (1.23 iter/s, 81.3s/100 iters), loss = 0.3`.
-_DISPLAY = re.compile(r"Iteration (\d+)(?: \(" + _NUMBER + r" iter/s[^)]*\))?, loss = " + _NUMBER)
+# `Iteration 100 (1.23 iter/s, 81.3s/100 iters), loss = 0.3`; NVIDIA Caffe prints the elapsed
+# time instead for its first iterations, `Iteration 0 (5.50154 s), loss = 6.9`, and 0.17 the
+# epochs before the loss, `Iteration 100 (9.8 iter/s, 10.2s/100 iter), 0.5/30ep, loss = 2.1`.
+_DISPLAY = re.compile(r"Iteration (\d+)(?: \((?:" + _NUMBER + r" iter/s[^)]*|[^\s)]+ s)\))?"
+                      r"(?:, [^\s,]+ep)?, loss = " + _NUMBER)
+# NVIDIA Caffe goes on: `Iteration 100, lr = 0.01, m = 0.9, wd = 0.0005, gs = 1`.
 _LEARNING_RATE = re.compile(r"Iteration (\d+), lr = " + _NUMBER)
-_TESTING = re.compile(r"Iteration (\d+), Testing net \(#(\d+)\)")
+# `Iteration 500, Testing net (#0)`; the first 2014 releases had one test net and no `(#k)`.
+_TESTING = re.compile(r"Iteration (\d+), Testing net(?: \(#(\d+)\))?")
 # `Train net output #1: loss1/loss = 4.33 (* 0.3 = 1.30 loss)`
 _OUTPUT = re.compile(r"(Train|Test) net output #(\d+): (.+?) = " + _NUMBER
                      + r"(?: \(\* " + _NUMBER + r" = " + _NUMBER + r" loss\))?")
@@ -328,6 +333,8 @@ class _Reader:
         self.run: Run | None = None
         self.train_row: TrainRow | None = None
         self.test_row: TestRow | None = None
+        # The row an `Iteration N, lr = X` line opened, its display line not yet seen.
+        self.lr_row: TrainRow | None = None
         self.iteration: int | None = None
 
     def feed(self, line: str) -> None:
@@ -367,7 +374,7 @@ class _Reader:
         pid = _pid(line) if line is not None else None
         self.run = Run(len(self.log.runs), pid)
         self.log.runs.append(self.run)
-        self.train_row = self.test_row = None
+        self.train_row = self.test_row = self.lr_row = None
         self.iteration = None
         return self.run
 
@@ -394,26 +401,31 @@ class _Reader:
         if "Testing net" in line:
             match = _TESTING.search(line)
             if match:
-                self.testing(int(match.group(1)), int(match.group(2)))
+                self.testing(int(match.group(1)), int(match.group(2) or 0))
 
     def display(self, iteration: int, speed: str | None, loss: str) -> None:
+        """A display line opens row N, or completes the one its own lr line opened (2014)."""
         run = self.progress(iteration)
-        row = TrainRow(iteration, run.index)
+        row = self.lr_row
+        if row is None or row is not self.train_row or row.iteration != iteration:
+            row = TrainRow(iteration, run.index)
+            self.log.train.append(row)
+        self.lr_row = None
         row.loss = _number(loss)
         row.speed = _number(speed)
         if math.isnan(row.loss) and "nan" in loss.lower():
             run.nan = True
-        self.log.train.append(row)
         self.train_row, self.test_row = row, None
         self.iteration = iteration
 
     def learning_rate(self, iteration: int, lr: float) -> None:
-        """`Iteration N, lr = X` comes after the outputs of display N: it is row N's lr."""
+        """`Iteration N, lr = X` is row N's lr: it follows the outputs of display N, or, in the
+        early 2014 releases, comes just before display N (it opens the row the display fills)."""
         row = self.train_row
         if row is None or row.iteration != iteration:
             row = TrainRow(iteration, self.progress(iteration).index)
             self.log.train.append(row)
-            self.train_row = row
+            self.train_row = self.lr_row = row
         row.lr = lr
         self.iteration = iteration
 

@@ -25,6 +25,8 @@ FATAL = "lifeng14_caffe__lenet_train_fatal.log"
 QIEXING = "qiexing_caffe-regression__caffe.log"
 PR5772 = "BVLC_caffe_pr5772__train.log"
 NAN_LOG = "HoldenCaulfieldRye_caffe__clamp_fc7_rb_nan.log"
+NVCAFFE = "provgraph__nvcaffe_0.16_lenet.log"  # written by us, in NVIDIA Caffe's format
+BVLC_2014 = "provgraph__bvlc_2014_lenet.log"  # written by us, in BVLC Caffe's of 2014
 INTEL_SNAPSHOTS = "/workspace/dlsdk/jobs/caffe/models/b5143a70-cfeb-433e-b066-800d9d8263f9"
 
 # What each real log holds. final_loss: the iteration of the `Iteration N, loss = X` line
@@ -61,6 +63,16 @@ EXPECTED = {
     NAN_LOG: {
         "train_rows": 110, "test_rows": 111, "first": 0, "final_iteration": 110,
         "run_end": ["cut"], "nan": True, "snapshots": 0, "resumed_from": [],
+        "fatal": None, "final_loss": [], "test_nets": [0],
+    },
+    NVCAFFE: {
+        "train_rows": 7, "test_rows": 4, "first": 0, "final_iteration": 300,
+        "run_end": ["done"], "nan": False, "snapshots": 2, "resumed_from": [],
+        "fatal": None, "final_loss": [300], "test_nets": [0],
+    },
+    BVLC_2014: {
+        "train_rows": 10, "test_rows": 3, "first": 100, "final_iteration": 1000,
+        "run_end": ["done"], "nan": False, "snapshots": 2, "resumed_from": [],
         "fatal": None, "final_loss": [], "test_nets": [0],
     },
 }
@@ -429,6 +441,46 @@ def test_a_lone_first_row_is_kept() -> None:
     assert log.train[0].outputs == {"loss": 2.40473}
 
 
+# --- other releases: NVIDIA Caffe, BVLC Caffe of 2014 (logs we wrote, see the data README) ---
+
+
+def test_nvidia_caffe_rows_with_the_elapsed_time_are_kept() -> None:
+    """NVIDIA Caffe prints its first iterations as `Iteration 0 (5.50154 s), loss = X`: the
+    elapsed time, not a speed. The rows are kept (speed NaN) and their outputs stay theirs."""
+    series = read(NVCAFFE).series()
+    assert series["train.iteration"] == [0, 1, 2, 100, 200, 299, 300]
+    assert series["train.loss"] == [2.33712, 2.26043, 2.19417, 0.301882, 0.157213, 0.109875,
+                                    0.102648]
+    assert series["train.output.loss"][:2] == [2.33712, 2.18374]
+    assert "train.loss#2" not in series  # iteration 1's output is not iteration 0's
+    speed = series["train.speed"]
+    assert math.isnan(speed[0]) and math.isnan(speed[1]) and speed[2:6] == [296.5, 373.72,
+                                                                              396.94, 402.03]
+    lr = series["train.lr"]  # `Iteration N, lr = X, m = 0.9`: X
+    assert [lr[i] for i in (0, 3, 4)] == [0.01, 0.00992565, 0.00985258]
+    assert sum(not math.isnan(x) for x in lr) == 3
+    assert series["test.iteration"] == [0, 100, 200, 300]
+    assert series["test.accuracy"] == [0.0859375, 0.9453, 0.9641, 0.9712]
+
+
+def test_bvlc_2014_one_row_per_iteration_and_the_test_before_training() -> None:
+    """2014: `Iteration N, lr = X` on the line before `Iteration N, loss = Y` is one row, and
+    the test Caffe ran before the first step (`Iteration 0, Testing net`) is kept."""
+    log = read(BVLC_2014)
+    series = log.series()
+    assert series["train.iteration"] == list(range(100, 1001, 100))
+    assert not any(math.isnan(x) for x in series["train.loss"] + series["train.lr"])
+    assert series["train.lr"][:2] == [0.00992565, 0.00985258]
+    assert series["train.loss"][:2] == [0.296804, 0.173473]
+    assert series["test.iteration"] == [0, 500, 1000]
+    assert series["test.score#0"] == [0.1031, 0.9718, 0.9812]
+    assert series["test.score#1"] == [2.30259, 0.0881153, 0.0583452]
+    assert [(s.iteration, s.kind, s.path) for s in log.snapshots] == [
+        (1000, "weights", "examples/mnist/lenet_iter_1000"),
+        (1000, "solverstate", "examples/mnist/lenet_iter_1000.solverstate"),
+    ]
+
+
 # --- runs, snapshots, resumption -----------------------------------------------------------
 
 
@@ -507,6 +559,11 @@ def glog(*messages: str) -> list[str]:
         ("Iteration 5, loss = inf", 5, math.inf, None),
         ("Iteration 5, loss = 0.25\r", 5, 0.25, None),
         ("Iteration 5, loss = 0.25I0101 10:00:00.1 4242 x.cpp:1] garbled", 5, 0.25, None),
+        # NVIDIA Caffe: the elapsed time (not a speed) for the first iterations; 0.17 adds epochs
+        ("Iteration 0 (5.50154 s), loss = 6.92188", 0, 6.92188, None),
+        ("Iteration 1 (0.0183 s), 0/30ep, loss = 6.9", 1, 6.9, None),
+        ("Iteration 100 (9.8 iter/s, 10.2s/100 iter), 0.5/30ep, loss = 2.1", 100, 2.1, 9.8),
+        ("Iteration 2 (296.5 iter/s, 0.00337268s/100 iter), loss = 2.19417", 2, 2.19417, 296.5),
     ],
 )
 def test_display_line_formats(line: str, iteration: int, loss: float, speed: float | None
@@ -522,6 +579,41 @@ def test_lr_without_display_line_gets_its_own_row() -> None:
                          "Iteration 50, lr = 0.05"))
     assert [(r.iteration, r.lr) for r in log.train] == [(0, 0.1), (50, 0.05)]
     assert math.isnan(log.train[1].loss)
+
+
+def test_lr_before_its_display_line_is_the_same_row() -> None:
+    """2014: `Iteration N, lr` comes first; it opens row N and the display line fills it in."""
+    log = parse_log(glog("Iteration 100, lr = 0.1", "Iteration 100, loss = 1",
+                         "Iteration 200, lr = 0.09", "Iteration 300, loss = 0.5",
+                         "Iteration 300, lr = 0.08", "Iteration 400, lr = 0.07",
+                         "Iteration 400, loss = nan"))
+    rows = [(r.iteration, r.loss, r.lr) for r in log.train]
+    assert [row[0] for row in rows] == [100, 200, 300, 400]
+    assert rows[0] == (100, 1.0, 0.1) and rows[2] == (300, 0.5, 0.08)
+    assert math.isnan(rows[1][1]) and rows[1][2] == 0.09  # an lr line alone keeps its row
+    assert math.isnan(rows[3][1]) and rows[3][2] == 0.07 and log.runs[0].nan
+
+
+def test_nvidia_caffe_0_17_lines() -> None:
+    """Epochs before the loss, and momentum, weight decay and gradient scale after the lr."""
+    log = parse_log(glog(
+        "Iteration 0 (4.1 s), 0/30ep, loss = 6.9",
+        "    Train net output #0: loss = 6.9 (* 1 = 6.9 loss)",
+        "Iteration 0, lr = 0.02, m = 0.9, wd = 0.0005, gs = 1",
+        "Iteration 100 (9.8 iter/s, 10.2s/100 iter), 0.5/30ep, loss = 2.1",
+        "    Train net output #0: loss = 2.05 (* 1 = 2.05 loss)",
+        "Iteration 100, lr = 0.0198, m = 0.9, wd = 0.0005, gs = 1",
+    ))
+    series = log.series()
+    assert series["train.iteration"] == [0, 100]
+    assert series["train.loss"] == [6.9, 2.1] and series["train.lr"] == [0.02, 0.0198]
+    assert series["train.output.loss"] == [6.9, 2.05]
+    assert math.isnan(series["train.speed"][0]) and series["train.speed"][1] == 9.8
+
+
+def test_an_lr_row_is_not_completed_across_runs() -> None:
+    log = parse_log(glog("Iteration 100, lr = 0.1", "Solving LeNet", "Iteration 100, loss = 1"))
+    assert [(r.iteration, r.run) for r in log.train] == [(100, 0), (100, 1)]
 
 
 def test_duplicate_train_output_names_and_reserved_names() -> None:
@@ -573,6 +665,18 @@ def test_2014_test_scores() -> None:
                          "Test score #1: 0.3", "Iteration 100, loss = 0.2"))
     assert log.test[0].outputs == {"score#0": 0.9, "score#1": 0.3}
     assert log.series()["test.score#1"] == [0.3]
+
+
+def test_2014_testing_lines_without_a_net_number() -> None:
+    """The first 2014 releases had one test net and printed `Iteration N, Testing net`: the
+    block is net 0 at iteration N, also before any training line and between displays."""
+    log = parse_log(glog("Solving LeNet", "Iteration 0, Testing net", "Test score #0: 0.1",
+                         "Iteration 100, lr = 0.01", "Iteration 100, loss = 0.3",
+                         "Iteration 150, Testing net", "Test score #0: 0.9"))
+    series = log.series()
+    assert series["test.iteration"] == [0, 150]
+    assert series["test.score#0"] == [0.1, 0.9]
+    assert [row.net for row in log.test] == [0, 0]
 
 
 def test_skipped_lines_lose_no_point() -> None:
