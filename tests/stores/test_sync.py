@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -46,12 +47,18 @@ def wait_until(check, timeout: float = 60.0, what: str = "condition"):
         time.sleep(0.1)
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now (the kernel picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
-def spare(tmp_path_factory, worker_id):
+def spare(tmp_path_factory):
     """A second real Neo4j server, ours to stop, kill and restart: one per xdist worker, on
-    ports of its own (7688/7475 for the first, 7690/7477 for the next, ...)."""
-    index = int(worker_id[2:]) if worker_id.startswith("gw") else 0
-    bolt, http = 7688 + 2 * index, 7475 + 2 * index
+    ports no one uses (test sessions running at once each get their own)."""
+    bolt, http = free_port(), free_port()
     home = tmp_path_factory.mktemp("neo4j-spare")
     lib = Path(os.environ.get("PROV_TEST_NEO4J_HOME", ROOT / ".neo4j")) / "lib"
     env = {**os.environ, "PROV_TEST_NEO4J_HOME": str(home), "PROV_TEST_NEO4J_LIB": str(lib),
