@@ -59,6 +59,8 @@ def command(limit: int | None, as_json: bool) -> None:
         console.print(f"[bold cyan]{safe(entry.activity.id)}[/]  {safe(started)}  "
                       f"[bold]{safe(agents)}[/]  {_status(props)}  [dim]{_duration(props)}[/]")
         console.print(f"    {printable(props.get('command', ''))}", markup=False)
+        if props.get("message"):
+            console.print(f"    [dim]{'note':<10}[/] {safe(props['message'])}")
         for title, names in (("used", [n.name for n in entry.used]),
                              ("generated", [n.name for n in entry.generated]),
                              ("deleted", props.get("deleted") or [])):

@@ -32,7 +32,7 @@ def command(query: str, as_json: bool, as_csv: bool) -> None:
     if as_json:
         json_out([dict(zip(columns, row, strict=True)) for row in rows])
     elif as_csv:
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")  # text output: LF, not RFC CRLF
         writer.writerow(columns)
         writer.writerows(rows)
     else:

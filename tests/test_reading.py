@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
+from conftest import PROV
 from graph import Graph
 
 TRAIN = """\
@@ -100,6 +102,25 @@ def test_sql_on_the_index(history):
     csv_out = history.ok("sql", "SELECT count(*) AS n FROM edges WHERE type = 'used'",
                          "--csv").stdout
     assert csv_out.split() == ["n", "7"]
+
+
+def test_sql_csv_lines_end_with_lf(history):
+    # bytes: a text-mode read would turn CRLF into LF and hide it
+    proc = subprocess.run([PROV, "sql", "SELECT 'a' AS x, 'b\nc' AS y UNION ALL "
+                           "SELECT 'd', 'e' ORDER BY x", "--csv"],
+                          cwd=history.root, env=history.env, capture_output=True, check=True)
+    assert proc.stdout == b'x,y\na,"b\nc"\nd,e\n'
+
+
+def test_log_shows_the_note_of_a_capture(repo):
+    repo.ok("-m", "first try", "true")
+    repo.ok("run", "-m", "lr halved", "sh", "-c", "exit 0")
+    repo.prov("false")  # newest: no note
+    blocks = [b for b in repo.ok("log").stdout.split("\n\n") if b.strip()]
+    assert len(blocks) == 3
+    assert "note" not in blocks[0]
+    assert "    note       lr halved" in blocks[1].splitlines()
+    assert "    note       first try" in blocks[2].splitlines()
 
 
 def test_export_formats(history, tmp_path):
