@@ -30,7 +30,7 @@ def get(key: str) -> None:
     value = _config().get(key)
     if value is None:
         raise ProvError(f"{key} is not set")
-    click.echo(shown(key, value))  # never a password: .git/prov/config.json holds it
+    click.echo(_text(shown(key, value)))  # never a password: .git/prov/config.json holds it
 
 
 @command.command("set")
@@ -38,10 +38,7 @@ def get(key: str) -> None:
 @click.argument("value")
 def set_(key: str, value: str) -> None:
     """Set KEY to VALUE for this clone only."""
-    from provgraph.config import check_key
-
-    check_key(key, value)
-    _config().set_local(key, value)
+    _config().set_local(key, value)  # checked and typed: a wrong type is one line
 
 
 @command.command("unset")
@@ -59,4 +56,12 @@ def list_() -> None:
 
     for key, value in sorted(_config().values.items()):
         if value is not None:
-            click.echo(f"{key} = {shown(key, value)}")
+            click.echo(f"{key} = {_text(shown(key, value))}")
+
+
+def _text(value: object) -> str:
+    """A value as `prov config set` takes it back: text as it is, others as JSON (true, a
+    list of strings)."""
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)

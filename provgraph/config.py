@@ -15,6 +15,7 @@ from provgraph.repo import ProvError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
+    from collections.abc import Callable
     from typing import Any
 
 DEFAULTS: dict[str, Any] = {
@@ -166,9 +167,10 @@ class Config:
         value = self.project.get(name, [])
         return value if isinstance(value, list) else [value]
 
-    def set_local(self, key: str, value: str) -> None:
-        """Store one key in this clone's config (never in a committed file; owner-only)."""
-        self.local[key] = _coerce(value)
+    def set_local(self, key: str, value: Any) -> None:
+        """Store one key in this clone's config (never in a committed file; owner-only);
+        text is checked and typed by `check_key` (`"false"` is stored as false)."""
+        self.local[key] = check_key(key, value) if isinstance(value, str) else value
         self._write_local()
 
     def unset_local(self, key: str) -> bool:
@@ -211,20 +213,104 @@ def shown(key: str, value: Any) -> Any:
     return uri_shown(value) if key in URI_KEYS else value
 
 
-def check_key(key: str, value: str) -> None:
-    """Refuse a misspelt key or a bad value before it is stored."""
+def check_key(key: str, value: str) -> Any:
+    """Refuse a misspelt key or a value of the wrong type before it is stored (one line
+    naming the key and what it takes); return the value as it is to be stored."""
     if key not in DEFAULTS:
         known = ", ".join(sorted(DEFAULTS))
         raise ProvError(f"unknown setting {key} (known: {known})")
-    if key == "capture.large_file_limit":
-        parse_size(value)
-    if key == "capture.ignored" and value not in ("digest", "content", "skip"):
-        raise ProvError(f"capture.ignored is digest, content or skip, not {value!r}")
-    if key == "capture.trace" and value not in ("on", "off"):
-        raise ProvError(f"capture.trace is on or off, not {value!r}")
-    if key == "neo4j.uri" and not re.match(r"^(bolt|neo4j)(\+s|\+ssc)?://", value):
-        raise ProvError(f"not a Neo4j URI: {shown(key, value)} (bolt://, neo4j://, neo4j+s://, "
-                        "bolt+s://...)")
+    takes, parse = _SETTINGS[key]
+    try:
+        return parse(value)
+    except (ValueError, re.error) as exc:
+        shown_value = shown(key, value) if key in URI_KEYS | SECRET_KEYS else repr(value)
+        reason = f" ({exc})" if isinstance(exc, re.error) else ""
+        raise ProvError(f"{key} takes {takes}, not {shown_value}{reason}") from None
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(text)
+        return text
+    return parse
+
+
+_BOOLEANS = {"true": True, "on": True, "yes": True, "1": True,
+             "false": False, "off": False, "no": False, "0": False}
+
+
+def _boolean(text: str) -> bool:
+    value = _BOOLEANS.get(text.strip().lower())
+    if value is None:
+        raise ValueError(text)
+    return value
+
+
+def _size(text: str) -> int:
+    if not _SIZE.match(text):
+        raise ValueError(text)
+    return parse_size(text)
+
+
+def _memory(text: str) -> str:
+    """A size (2GB) or a share of the machine's memory (25%), as fileview.engine reads it."""
+    share = text.strip()
+    if share.endswith("%"):
+        if not 0 < float(share[:-1]) <= 100:
+            raise ValueError(text)
+    else:
+        _size(share)
+    return share
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        raise ValueError(text)
+    return text
+
+
+def _neo4j_uri(text: str) -> str:
+    if not re.match(r"^(bolt|neo4j)(\+s|\+ssc)?://[^/\s]", text):
+        raise ValueError(text)
+    return text
+
+
+def _database(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9.-]{2,62}", text):
+        raise ValueError(text)
+    return text
+
+
+def _texts(check: Callable[[str], Any]) -> Callable[[str], list[str]]:
+    """A list: one value, or a JSON list of strings (`'["a", "b"]'`), each checked."""
+    def parse(text: str) -> list[str]:
+        items = json.loads(text) if text.lstrip().startswith("[") else [text]
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ValueError(text)
+        for item in items:
+            check(item)
+        return items
+    return parse
+
+
+#: What each setting takes, for `prov config set`: (said in the error, parser to the stored
+#: value). A value of the wrong type is refused here, never stored to fail later.
+_SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "capture.large_file_limit": ("a size (100MB, 64MiB, 1000000)", _size),
+    "capture.ignored": ("digest, content or skip", _choice("digest", "content", "skip")),
+    "capture.trace": ("on or off", _choice("on", "off")),
+    "redact.patterns": ("a regex, or a JSON list of regexes", _texts(re.compile)),
+    "redact.names": ("a name (a regex), or a JSON list of them", _texts(re.compile)),
+    "neo4j.uri": ("a Neo4j URI (bolt://, neo4j://, neo4j+s://, bolt+s://...)", _neo4j_uri),
+    "neo4j.user": ("a user name", _text),
+    "neo4j.password": ("a password", _text),
+    "neo4j.database": ("a database name (a letter, then 2 to 62 letters, digits, dots or "
+                       "dashes)", _database),
+    "neo4j.autosync": ("true or false", _boolean),
+    "fileview.memory_limit": ("a size (2GB) or a share of memory (25%)", _memory),
+    "fileview.why": ("true or false", _boolean),
+}
 
 
 def _read_json(path: str) -> dict[str, Any]:
@@ -235,11 +321,3 @@ def _read_json(path: str) -> dict[str, Any]:
         return {}
     except ValueError as exc:
         raise ProvError(f"{path}: {exc}") from None
-
-
-def _coerce(text: str) -> Any:
-    if re.fullmatch(r"-?\d+", text):
-        return int(text)
-    if text in ("true", "false"):
-        return text == "true"
-    return text
