@@ -404,12 +404,19 @@ def finish(session: Session, record: dict[str, Any], before: Snapshot, after: Sn
         record["exit_code"] = outcome.exit_code
         if outcome.signal is not None:
             record["signal"] = outcome.signal
-        record["status"] = (
-            "ok" if outcome.exit_code == 0
-            else "not-found" if outcome.exit_code == 127 and outcome.error
-            else "failed"
-        )
+        record["status"] = status(outcome)
     return session.journal.append(record)
+
+
+def status(outcome: runner.Outcome) -> str:
+    """`interrupted` for a command stopped by Ctrl-C: killed by SIGINT, or ending in failure
+    after the SIGINT `prov` got too (a program that catches it and exits 1); a program that
+    still finishes successfully is `ok`."""
+    if outcome.exit_code == 0:
+        return "ok"
+    if outcome.signal == signal.SIGINT or outcome.interrupted:
+        return "interrupted"
+    return "not-found" if outcome.exit_code == 127 and outcome.error else "failed"
 
 
 def _valid_text(value: Any) -> Any:

@@ -24,11 +24,13 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
 POSIX_SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"}
 
 
-class Outcome(namedtuple("Outcome", "exit_code signal error", defaults=(None, None))):
+class Outcome(namedtuple("Outcome", "exit_code signal error interrupted",
+                         defaults=(None, None, False))):
     """Fields:
         exit_code: int  # as a shell reports it: 128+N when killed by signal N, 127 not found
         signal: int | None = None  # the signal that killed the command, if any
         error: str | None = None  # why it could not start (already shaped as one line)
+        interrupted: bool = False  # prov got SIGINT (Ctrl-C) while the command ran
     """
 
     __slots__ = ()
@@ -101,10 +103,10 @@ def run(argv: list[str], cwd: str, env: dict[str, str] | None = None,
         code = child.wait()
         for t in tees:
             t.finish()
-    del received
+    interrupted = signal.SIGINT in received
     if code < 0:
-        return Outcome(128 - code, signal=-code)
-    return Outcome(code)
+        return Outcome(128 - code, signal=-code, interrupted=interrupted)
+    return Outcome(code, interrupted=interrupted)
 
 
 class _Tee:

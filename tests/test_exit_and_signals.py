@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -82,6 +83,7 @@ def test_ctrl_c_interrupts_the_command_and_prov_dies_the_same_way(repo):
     [activity] = Graph.of(repo).activities()
     assert activity.properties["exit_code"] == 130  # Python re-raises SIGINT when it exits
     assert activity.properties["signal"] == signal.SIGINT
+    assert activity.properties["status"] == "interrupted"
     bash = subprocess.run(
         ["bash", "-c", f"{PROV} sh -c 'kill -INT $$'; echo status=$?"],
         cwd=repo.root, env=repo.env, capture_output=True, text=True)
@@ -89,6 +91,53 @@ def test_ctrl_c_interrupts_the_command_and_prov_dies_the_same_way(repo):
     second = Graph.of(repo).activities()[-1]
     assert second.properties["exit_code"] == 130
     assert second.properties["signal"] == signal.SIGINT
+    assert second.properties["status"] == "interrupted"
+    log = repo.ok("log").stdout
+    assert log.count("interrupted") == 2 and "exit 130" not in log
+
+
+CAUGHT = """\
+import sys, time
+try:
+    print("ready", flush=True)
+    time.sleep(60)
+except KeyboardInterrupt:
+    open("saved.txt", "w").write("saved")
+    sys.exit(int(sys.argv[1]))
+"""
+
+
+def _ctrl_c_on_a_terminal(repo, argv: list[str]) -> int:
+    """Run `prov ARGV` on a real terminal, type Ctrl-C once it printed `ready`, and return
+    its exit status (the terminal sends SIGINT to its foreground process group)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(repo.root)
+        os.execve(PROV, [PROV, *argv], repo.env)
+    output = b""
+    deadline = time.monotonic() + 30
+    while b"ready" not in output and time.monotonic() < deadline:
+        output += os.read(fd, 1024)
+    os.write(fd, b"\x03")
+    with contextlib.suppress(OSError):  # EIO once the terminal's last reader is gone
+        while os.read(fd, 1024):
+            pass
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.parametrize(("code", "status"), [(1, "interrupted"), (0, "ok")])
+def test_ctrl_c_a_command_catches_is_interrupted_unless_it_succeeds(repo, code, status):
+    repo.write("caught.py", CAUGHT)
+    assert _ctrl_c_on_a_terminal(repo, [sys.executable, "caught.py", str(code)]) == code
+    [activity] = Graph.of(repo).activities()
+    assert activity.properties["status"] == status
+    assert activity.properties["exit_code"] == code
+    assert activity.properties.get("signal") is None  # it was not killed by the signal
+    assert Graph.of(repo).generated(activity) == ["saved.txt@v1"]
 
 
 def test_a_command_killed_by_a_signal_is_recorded_with_it(repo):
@@ -97,6 +146,7 @@ def test_a_command_killed_by_a_signal_is_recorded_with_it(repo):
     [activity] = Graph.of(repo).activities()
     assert activity.properties["exit_code"] == 128 + signal.SIGTERM
     assert activity.properties["signal"] == signal.SIGTERM
+    assert activity.properties["status"] == "failed"  # not stopped by Ctrl-C
 
 
 def test_interactive_programs_get_the_terminal(repo):
