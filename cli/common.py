@@ -103,17 +103,31 @@ def progress_bar(description: str):
         yield progress
 
 
-def repo_path(repo: Repository, reference: str) -> str:
-    """A user's `PATH[@vN]` typed from any folder, as a repository path (ids pass through)."""
-    if reference.startswith(("act-", "ent-", "agt-")):
-        return reference
-    path, at, version = reference.rpartition("@v")
+def node_path(repo: Repository, reference: str) -> str | None:
+    """The repository path a NODE typed in the current folder names (`PATH`, `PATH@vN`,
+    `PATH@*`), for queries.nodes.find; None when it names no place in the repository: an id,
+    a RUN's shorthand (`#14`, `latest`; `./latest` is the file), a path outside it."""
+    from provgraph.queries.runs import is_run_shorthand
+
+    if reference.startswith(("act-", "ent-", "agt-")) or is_run_shorthand(reference):
+        return None
+    every = reference.endswith("@*")
+    base = reference[:-2] if every else reference
+    path, at, version = base.rpartition("@v")
     if not (at and version.isdigit()):
-        path, version = reference, ""
+        path, version = base, ""
     rel = repo.relpath(path, os.getcwd())
     if rel is None:
-        raise click.BadParameter(f"{path} is outside the repository {repo.root}")
-    return rel + (f"@v{version}" if version else "")
+        return None
+    return rel + (f"@v{version}" if version else "") + ("@*" if every else "")
+
+
+def find_node(repo: Repository, store: Any, reference: str) -> Any:
+    """The node a user names on the command line, from any folder: a PATH[@vN], a RUN
+    (`#14`, `latest`, `latest~N`, `'caffe train #14'`), an id or a node's name."""
+    from provgraph.queries.nodes import find
+
+    return find(store, reference, node_path(repo, reference))
 
 
 def json_out(value: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.tree import Tree
 
-from provgraph.cli.common import console, json_out, opened_index, repo_path, safe
+from provgraph.cli.common import console, find_node, json_out, opened_index, safe
 
 
 def _label(step, descendants: bool) -> str:
@@ -59,13 +59,12 @@ def _as_dict(step) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a tree.")
 def command(reference: str, descendants: bool, depth: int | None, revisions: bool,
             as_json: bool) -> None:
-    """Where PATH[@vN] (or a node id) came from: its ancestors as a tree."""
+    """Where PATH[@vN] (or a run: #14, latest; or a node id) came from: its ancestors as a
+    tree."""
     from provgraph.queries.lineage import ancestors
     from provgraph.queries.lineage import descendants as walk_down
-    from provgraph.queries.nodes import find
-
     with opened_index() as (repo, store):
-        node = find(store, repo_path(repo, reference))
+        node = find_node(repo, store, reference)
         walk = walk_down if descendants else ancestors
         root = walk(store, node, depth, revisions)
     if as_json:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.tree import Tree
 
-from provgraph.cli.common import console, opened_index, repo_path, safe
+from provgraph.cli.common import console, node_path, opened_index, safe
 from provgraph.model import ACTIVITY, AGENT, USED, WAS_GENERATED_BY
 
 FORMATS = ("text", "json", "dot", "mermaid")
@@ -104,27 +104,16 @@ def opened_store(on_neo4j: bool) -> Iterator[tuple[Any, Any]]:
 
 
 def resolve_all(repo, store, references: list[str], option: str) -> list[str]:
-    """Node ids for what a user typed (any folder; `PATH@*`; imported ids as they are)."""
+    """Node ids for what a user typed (any folder; `PATH@*`; a RUN; imported ids as they
+    are): the resolver of every command naming a node (queries.nodes)."""
     from provgraph.queries.nodes import resolve
     from provgraph.repo import ProvError
 
     if not references:
-        raise ProvError(f"give at least one {option} NODE (a path, PATH@vN, 'PATH@*' or an id)")
-    ids: list[str] = []
-    for reference in references:
-        every = reference.endswith("@*")
-        base = reference[:-2] if every else reference
-        try:
-            typed = repo_path(repo, base) + ("@*" if every else "")
-        except click.BadParameter:
-            typed = reference
-        try:
-            ids += [n.id for n in resolve(store, typed)]
-        except ProvError:
-            if store.node(reference) is None:
-                raise
-            ids.append(reference)
-    return ids
+        raise ProvError(f"give at least one {option} NODE (a path, PATH@vN, 'PATH@*', a run "
+                        "or an id)")
+    return [n.id for reference in references
+            for n in resolve(store, reference, node_path(repo, reference))]
 
 
 @click.command("segment", cls=GreedyCommand)

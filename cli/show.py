@@ -5,18 +5,17 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from provgraph.cli.common import console, json_out, opened_index, repo_path, safe
+from provgraph.cli.common import console, find_node, json_out, opened_index, safe
 
 
 @click.command("show")
 @click.argument("reference")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def command(reference: str, as_json: bool) -> None:
-    """Show one node: an id, a PATH (its latest version) or PATH@vN."""
-    from provgraph.queries.nodes import find
-
+    """Show one node: a PATH (its latest version), PATH@vN, a run (#14, latest, latest~N,
+    'caffe train #14'), an id or a node's name."""
     with opened_index() as (repo, store):
-        node = find(store, repo_path(repo, reference))
+        node = find_node(repo, store, reference)
         outgoing = store.edges([node.id], "out")
         incoming = store.edges([node.id], "in")
         others = store.nodes([e.target for e in outgoing] + [e.source for e in incoming])

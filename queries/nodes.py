@@ -1,47 +1,69 @@
-"""Finding nodes by what users type: a path (its latest version), `path@vN`, `path@*` or a
-node id (provgraph's own, or one kept from an imported PROV document)."""
+"""Finding nodes by what users type: a path (its latest version), `path@vN`, `path@*`, a
+RUN (`#14`, `latest`, `latest~N`, `caffe train #14`: queries.runs, the one resolver of runs),
+a node id (provgraph's own, or one kept from an imported PROV document) or a node's name."""
 
 from __future__ import annotations
 
 import re
 
-from provgraph.model import Node
+from provgraph.model import ACTIVITY, Node
+from provgraph.queries.runs import find_run, is_run_reference, is_run_shorthand
 from provgraph.repo import ProvError
 
 ID_PREFIXES = ("act-", "ent-", "agt-")
 _VERSIONED = re.compile(r"^(?P<path>.+)@v(?P<version>\d+)$")
 
 
-def find(store, reference: str) -> Node:
-    """The node a reference names, or a one-line error naming the reference."""
+def find(store, reference: str, path: str | None = None) -> Node:
+    """The node a reference names, or a one-line error naming the reference.
+
+    `reference` is what the user typed; `path` the repository path it names from the folder
+    they typed it in (the CLI works it out), when it can name one. A RUN's shorthands
+    (`#14`, `latest`, `latest~N`) are runs; an activity's name is tried before a path."""
     if reference.startswith(ID_PREFIXES):
         node = store.node(reference)
         if node is None:
             raise ProvError(f"no node with id {reference}")
         return node
-    match = _VERSIONED.match(reference)
-    path, version = (match["path"], int(match["version"])) if match else (reference, None)
-    path = path.removeprefix("./")
-    node = store.entity(path, version)
-    if node is None and match is None:
+    if is_run_shorthand(reference):
+        return find_run(store, reference)
+    if is_run_reference(reference) and store.named(reference.strip(), ACTIVITY):
+        return find_run(store, reference)
+    typed = (path if path is not None else reference).removeprefix("./")
+    match = _VERSIONED.match(typed)
+    name, version = (match["path"], int(match["version"])) if match else (typed, None)
+    node = store.entity(name, version)
+    if node is None:
         node = store.node(reference)  # an id kept from an imported document (`ex:model`)
     if node is None:
-        if version is not None and store.entity(path) is not None:
-            latest = store.entity(path).properties.get("version")
-            raise ProvError(f"{path} has no version {version} (latest is v{latest})")
-        raise ProvError(f"no recorded file {path} (provgraph knows files a command used, made "
+        node = _named(store, reference)  # an agent (`Alice`), an imported node's label
+    if node is None:
+        if is_run_reference(reference):
+            return find_run(store, reference)  # says there is no such run
+        if version is not None and store.entity(name) is not None:
+            latest = store.entity(name).properties.get("version")
+            raise ProvError(f"{name} has no version {version} (latest is v{latest})")
+        raise ProvError(f"no recorded file {name} (provgraph knows files a command used, made "
                         "or that changed between commands)")
     return node
 
 
-def resolve(store, reference: str) -> list[Node]:
-    """The nodes a reference names, for operators taking sets of nodes: `path` (its latest
-    version), `path@vN`, `path@*` (every version), or a node id, including ids kept from an
-    imported PROV document (`ex:model`)."""
-    if reference.endswith("@*"):
-        path = reference[:-2].removeprefix("./")
-        found = store.versions(path)
+def _named(store, name: str) -> Node | None:
+    found = store.named(name)
+    if len(found) > 1:
+        listed = ", ".join(f"{n.label.lower()} {n.id}" for n in found)
+        raise ProvError(f"{name} names {len(found)} nodes: {listed}; give an id")
+    return found[0] if found else None
+
+
+def resolve(store, reference: str, path: str | None = None) -> list[Node]:
+    """The nodes a reference names, for operators taking sets of nodes: what `find` takes,
+    and `path@*` (every version). `path`: as for `find`."""
+    typed = path if path is not None else reference
+    if typed.endswith("@*"):
+        name = typed[:-2].removeprefix("./")
+        found = store.versions(name)
         if not found:
-            raise ProvError(f"no recorded file {path}")
+            raise ProvError(f"no recorded file {name}")
         return found
-    return [find(store, reference)]
+    return [find(store, reference, path)]

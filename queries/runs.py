@@ -14,7 +14,21 @@ from provgraph.repo import ProvError
 
 _NUMBER = re.compile(r"^#(\d+)$")
 _LATEST = re.compile(r"^latest(?:~(\d+))?$")
+_NAMED = re.compile(r"^\S.* #\d+$")  # an activity's name: `caffe train #14`
 _FORMS = "an activity id (act-…), its name (caffe train #14), #14, latest or latest~N"
+
+
+def is_run_reference(text: str) -> bool:
+    """Whether `text` is written as a RUN is (`#14`, `latest`, `latest~2`, `caffe train #14`)
+    rather than as a path: commands naming any node try it as a RUN first."""
+    text = text.strip()
+    return bool(_NUMBER.match(text) or _LATEST.match(text) or _NAMED.match(text))
+
+
+def is_run_shorthand(text: str) -> bool:
+    """`#14`, `latest`, `latest~N`: only ever a RUN (`./latest` is the file)."""
+    text = text.strip()
+    return bool(_NUMBER.match(text) or _LATEST.match(text))
 
 
 def find_run(store, reference: str) -> Node:

@@ -10,7 +10,8 @@ DuckDB with an index, 0.07 ms in SQLite). So the operators that walk (`prov segm
 The copy is derived, like the index it copies: before each use it takes the rows that later
 catch-ups ("generations") wrote to DuckDB, the way a Neo4j sync does, and a reset of the index
 (a rebuild) makes it start over. It offers the reading interface the queries use on either
-store (`nodes`, `node`, `edges`, `step`, `entity`, `versions`).
+store (`nodes`, `node`, `edges`, `step`, `entity`, `versions`, and for naming a node,
+`named` and `activities`).
 """
 
 from __future__ import annotations
@@ -183,5 +184,28 @@ class SearchIndex:
         ids = [r[0] for r in self.db.execute(
             "SELECT id FROM nodes WHERE label = 'Entity' AND path = ? ORDER BY version",
             [path]).fetchall()]
+        found = self.nodes(ids)
+        return [found[i] for i in ids]
+
+    def named(self, name: str, label: str | None = None) -> list[Node]:
+        """Nodes by their human name (a scan: names are looked up once per command)."""
+        sql = "SELECT id FROM nodes WHERE json_extract(properties, '$.name') = ?"
+        params: list[Any] = [name]
+        if label:
+            sql += " AND label = ?"
+            params.append(label)
+        found = self.nodes(r[0] for r in self.db.execute(sql, params).fetchall())
+        return sorted(found.values(), key=lambda n: n.id)
+
+    def activities(self, limit: int | None = None, offset: int = 0) -> list[Node]:
+        """Activities, newest first (by `ended`, as the embedded index orders them)."""
+        sql = ("SELECT id FROM nodes WHERE label = 'Activity' ORDER BY "
+               "json_extract(properties, '$.ended') IS NULL, "
+               "json_extract(properties, '$.ended') DESC, id DESC")
+        params: list[Any] = []
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params = [int(limit), int(offset)]
+        ids = [r[0] for r in self.db.execute(sql, params).fetchall()]
         found = self.nodes(ids)
         return [found[i] for i in ids]
