@@ -26,12 +26,31 @@ MODULES: dict[str, tuple[str, ...]] = {
 }
 SUBCOMMANDS = frozenset(MODULES)
 
+#: Words a shell runs itself (bash's builtins and reserved words): in a command written in
+#: shell syntax they run though no program has their name.
+SHELL_WORDS = frozenset({
+    ".", ":", "[", "alias", "bg", "bind", "break", "builtin", "caller", "cd", "command",
+    "compgen", "complete", "compopt", "continue", "declare", "dirs", "disown", "echo",
+    "enable", "eval", "exec", "exit", "export", "false", "fc", "fg", "getopts", "hash", "help",
+    "history", "jobs", "kill", "let", "local", "logout", "mapfile", "popd", "printf", "pushd",
+    "pwd", "read", "readarray", "readonly", "return", "set", "shift", "shopt", "source",
+    "suspend", "test", "times", "trap", "true", "type", "typeset", "ulimit", "umask",
+    "unalias", "unset", "wait", "if", "then", "else", "elif", "fi", "case", "esac", "for",
+    "select", "while", "until", "do", "done", "in", "function", "time", "{", "}", "!", "[[",
+    "]]", "coproc",
+})
+
+#: Exit status of a mistyped subcommand: the shell's for a command that does not exist, as
+#: `prov` gives for any program it cannot find (the typo is not run, so not recorded).
+NOT_FOUND = 127
+
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     if args and args[0] == "--":
         capture_main(args[1:])
     if args and not args[0].startswith("-") and args[0] not in SUBCOMMANDS:
+        refuse_mistyped_subcommand(args)
         capture_main(args)
     from provgraph.cli.app import cli
 
@@ -55,6 +74,45 @@ def leave(code: int | str | None) -> None:
         sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code or 0)
+
+
+def refuse_mistyped_subcommand(args: list[str]) -> None:
+    """`prov logg`: a first word that runs nothing (no program on PATH, no path, no shell
+    builtin or keyword in shell syntax) but is close to a subcommand is a typo, said in one
+    line and never recorded. Cheap on the capture path: one PATH lookup; difflib is loaded
+    only for a word that names no program."""
+    word = _first_word(args)
+    if not word or word in SUBCOMMANDS or "/" in word or "$" in word:
+        return
+    import shutil
+
+    if shutil.which(word):
+        return
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(SUBCOMMANDS), n=1)
+    if close:
+        from provgraph.text import printable
+
+        print(f"prov: {printable(word)!r} is not a command; did you mean 'prov {close[0]}'?",
+              file=sys.stderr)
+        sys.exit(NOT_FOUND)
+
+
+def _first_word(args: list[str]) -> str | None:
+    """The program a command starts with; None for a shell's own word or what cannot be read
+    without running it (a compound command, a syntax error the capture reports)."""
+    from provgraph.shell import ShellSyntaxError, needs_shell, parse_pipeline, split_list
+
+    if not needs_shell(args):
+        return args[0] if args else None
+    try:
+        parts = split_list(args[0])
+        commands = parse_pipeline(parts[0].text) if parts else []
+    except ShellSyntaxError:
+        return None
+    argv = commands[0].argv if commands else []
+    return argv[0] if argv and argv[0] not in SHELL_WORDS else None
 
 
 def capture_main(args: list[str], message: str | None = None) -> None:

@@ -30,6 +30,7 @@ class ProvGroup(click.Group):
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         if args and args[0] not in MODULES and not args[0].startswith("-"):
+            ctx.meta["provgraph.implicit_run"] = True  # `prov -m NOTE CMD`: CMD may be a typo
             return "run", self.get_command(ctx, "run"), args
         return super().resolve_command(ctx, args)
 

@@ -18,10 +18,12 @@ def command(ctx: click.Context, message: str | None, command: tuple[str, ...]) -
     One argument holding shell syntax runs under your shell, each part of an `a && b; c`
     list recorded as its own activity.
     """
-    from provgraph.cli import capture_main
+    from provgraph.cli import capture_main, refuse_mistyped_subcommand
 
     parent = ctx.parent.params.get("message") if ctx.parent else None
     args = list(command)
     if args and args[0] == "--":
         args = args[1:]
+    elif ctx.meta.get("provgraph.implicit_run"):  # `prov run CMD` and `--` run CMD as typed
+        refuse_mistyped_subcommand(args)
     capture_main(args, message or parent)

@@ -32,6 +32,39 @@ def test_a_missing_command_exits_127_and_is_recorded(repo):
     assert activity.properties["status"] == "not-found"
 
 
+def test_a_mistyped_subcommand_is_refused_and_not_recorded(repo):
+    for args in (["logg"], ["logg", "-n", "3"], ["logg -n 3 | head"], ["X=1 shwo model.txt"],
+                 ["-m", "a note", "sattus"]):
+        proc = repo.prov(*args, env={"PYTHONPROFILEIMPORTTIME": "1"})
+        assert proc.returncode == 127
+        said = [line for line in proc.stderr.splitlines() if not line.startswith("import time")]
+        meant = {"logg": "log", "shwo": "show", "sattus": "status"}
+        typo = next(word for word in meant if word in " ".join(args))
+        assert said == [f"prov: '{typo}' is not a command; did you mean 'prov {meant[typo]}'?"]
+        imported = {line.split("|")[-1].strip().split(".")[0]
+                    for line in proc.stderr.splitlines() if line.startswith("import time:")}
+        assert not imported & {"duckdb", "networkx", "neo4j", "click", "rich", "sqlglot"} or \
+            args[0] == "-m"  # `-m` goes through click, as any option does
+    assert repo.ok("log").stdout.startswith("No activities recorded yet")
+    assert repo.git("for-each-ref", "refs/prov/journal") == ""
+
+
+def test_what_runs_is_never_taken_for_a_typo(repo, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "logg").write_text("#!/bin/sh\necho my logg > logg.out\n")
+    (bin_dir / "logg").chmod(0o755)
+    repo.ok("logg", env={"PATH": f"{bin_dir}{os.pathsep}{repo.env['PATH']}"})  # on PATH
+    assert repo.read("logg.out") == "my logg\n"
+    repo.ok("shopt -s nullglob; true")  # a shell builtin, in shell syntax
+    for args in (["--", "logg"], ["run", "logg"], ["./logg"]):  # said to run it, or a path
+        proc = repo.prov(*args)
+        assert proc.returncode == 127
+        assert "did you mean" not in proc.stderr
+    statuses = [a.properties["status"] for a in Graph.of(repo).activities()]
+    assert statuses == ["ok", "ok", "ok", "not-found", "not-found", "not-found"]
+
+
 def test_streams_pass_through_untouched(repo):
     proc = repo.prov("sh", "-c", "cat; echo to-err >&2; printf 'no newline'", input="from stdin\n")
     assert proc.stdout == "from stdin\nno newline"
