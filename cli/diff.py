@@ -39,15 +39,44 @@ def _files_json(changes) -> list[dict]:
              "diff": c.diff} for c in changes]
 
 
-def _as_dict(result) -> dict:
+#: Lines of each text diff shown as text when --diff-lines is not given: the start of an
+#: edited parameter file whole, of a 400-line CSV diff a screenful (--json gives all).
+DIFF_LINES = 20
+
+
+def _cut(lines: list[str] | None, limit: int | None) -> tuple[list[str] | None, int]:
+    """At most `limit` lines of a text diff (its ---/+++ header not counted), and how many
+    were left out."""
+    if lines is None or limit is None:
+        return lines, 0
+    header = 2 if len(lines) >= 2 and lines[0].startswith("---") else 0
+    body = lines[header:]
+    if len(body) <= limit:
+        return lines, 0
+    return (lines[:header + limit] if limit else []), len(body) - limit
+
+
+def _files_json(changes, limit: int | None) -> list[dict]:
+    found = []
+    for c in changes:
+        lines, left_out = _cut(c.diff, limit)
+        found.append({"path": c.path, "status": c.status, "a": _entity_json(c.a),
+                      "b": _entity_json(c.b), "diff": lines})
+        if left_out:
+            found[-1]["diff_lines_omitted"] = left_out
+    return found
+
+
+def _as_dict(result, limit: int | None) -> dict:
     a, b = result.a.properties, result.b.properties
     return plain({
         "a": run_json(result.a),
         "b": run_json(result.b),
-        "command": {"same": result.same_command, "a": a.get("command"), "b": b.get("command")},
+        "command": {"same": result.same_command, "a": a.get("command"), "b": b.get("command"),
+                    "shell": {"a": bool(a.get("shell")), "b": bool(b.get("shell"))}},
         "parameters": [{"name": p.name, "a": p.a, "b": p.b} for p in result.parameters],
-        "inputs": _files_json(result.inputs),
-        "outputs": _files_json(result.outputs),
+        "inputs": _files_json(result.inputs, limit),
+        "outputs": _files_json(result.outputs, limit),
         "metrics": [{"name": m.name, "a": m.a, "b": m.b, "final_change": m.change("final"),
                      "best_change": m.change("best")} for m in result.metrics],
         "metrics_only_a": result.metrics_only_a,
@@ -60,7 +89,7 @@ def _short(digest) -> str:
     return digest[:14] if digest.startswith("sha256:") else digest[:7]
 
 
-def _files(title: str, changes) -> None:
+def _files(title: str, changes, limit: int) -> None:
     console.print(f"\n[bold]{title}[/]")
     if not changes:
         console.print("  [dim]none[/]")
@@ -80,18 +109,25 @@ def _files(title: str, changes) -> None:
         else:
             line = f"{safe(change.b.name)} [dim](only in B)[/]"
         console.print(f"  [{style}]{mark}[/] {line}")
-        for text in change.diff or []:
+        lines, left_out = _cut(change.diff, limit)
+        for text in lines or []:
             color = ("bold" if text.startswith(("---", "+++")) else "red" if text.startswith("-")
                      else "green" if text.startswith("+") else "cyan" if text.startswith("@@")
                      else "")
             console.print(f"      [{color}]{safe(text)}[/]" if color else f"      {safe(text)}")
+        if left_out:
+            console.print(f"      [dim]… {left_out} more line{'s' if left_out > 1 else ''} "
+                          f"(--diff-lines {limit + left_out} shows all)[/]")
 
 
 @click.command("diff")
 @click.argument("run_a", metavar="RUN_A")
 @click.argument("run_b", metavar="RUN_B")
+@click.option("--diff-lines", "diff_lines", type=click.IntRange(min=0), metavar="N",
+              help=f"Show at most N lines of each text diff (default {DIFF_LINES}; with --json "
+                   "all of them; 0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def command(run_a: str, run_b: str, as_json: bool) -> None:
+def command(run_a: str, run_b: str, diff_lines: int | None, as_json: bool) -> None:
     """What differs between two runs: the command line, parameters, the versions of the
     input files (with a text diff of small text files), the outputs and the metrics.
 
@@ -113,8 +149,9 @@ def command(run_a: str, run_b: str, as_json: bool) -> None:
 
         result = diff(store, a, b, read_blob)
     if as_json:
-        json_out(_as_dict(result))
+        json_out(_as_dict(result, diff_lines))
         return
+    limit = DIFF_LINES if diff_lines is None else diff_lines
     for side, run in (("A", a), ("B", b)):
         when = (run.properties.get("started") or "")[:19].replace("T", " ")
         console.print(f"[bold]{side}[/]  [bold magenta]{safe(run.name)}[/]  [cyan]{run.id}[/]"
@@ -125,6 +162,10 @@ def command(run_a: str, run_b: str, as_json: bool) -> None:
     else:
         console.print(f"  [red]- {safe(a.properties.get('command', ''))}[/]")
         console.print(f"  [green]+ {safe(b.properties.get('command', ''))}[/]")
+    if not result.same_shell:
+        ways = [("under the shell" if run.properties.get("shell") else "directly")
+                for run in (a, b)]
+        console.print(f"  [dim]run {ways[0]} in A, {ways[1]} in B[/]")
     console.print("\n[bold]parameters[/]")
     if not result.parameters:
         console.print("  [dim]no difference[/]")
@@ -132,8 +173,8 @@ def command(run_a: str, run_b: str, as_json: bool) -> None:
     for p in result.parameters:
         console.print(f"  {safe(p.name.ljust(width))}  [red]{safe(_value(p.a))}[/] → "
                       f"[green]{safe(_value(p.b))}[/]")
-    _files("inputs", result.inputs)
-    _files("outputs", result.outputs)
+    _files("inputs", result.inputs, limit)
+    _files("outputs", result.outputs, limit)
     console.print("\n[bold]metrics[/]")
     if not (result.metrics or result.metrics_only_a or result.metrics_only_b):
         console.print("  [dim]no series in either run[/]")

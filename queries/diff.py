@@ -1,11 +1,12 @@
 """`prov diff`: what differs between two runs.
 
-- the command line;
+- the command line, and whether it ran under the shell (`shell`: how it was run, not a
+  parameter of the run);
 - parameters: every other property of the two activities that differs (`caffe.base_lr`,
   `options`, `operands`, `exit_code`, ...), except `id`, `name`, `project`, `started`,
-  `ended`, `command` (compared on its own) and the series (`P.iteration` and the lists
-  measured against it, compared as metrics). NaN equals NaN; a property one run lacks is
-  None on that side;
+  `ended`, `command` and `shell` (compared on their own) and the series (`P.iteration` and
+  the lists measured against it, compared as metrics). NaN equals NaN; a property one run
+  lacks is None on that side;
 - input files: the versions each run used, matched by path: the same content (equal
   digests), different content (with a unified diff of small text files when `read_blob` can
   read both), used by one run only;
@@ -32,7 +33,7 @@ from provgraph.model import USED, WAS_GENERATED_BY, Node
 from provgraph.queries.metrics import ITERATION, series, summary
 
 #: Properties that differ between any two runs, or are compared elsewhere.
-IGNORED = frozenset({"id", "name", "project", "started", "ended", "command"})
+IGNORED = frozenset({"id", "name", "project", "started", "ended", "command", "shell"})
 
 #: Text diffs are made for files up to this size, whose digests are git blob ids (SHA-1 or
 #: SHA-256 repositories; large files are `sha256:…` and never in git) and that decode as UTF-8.
@@ -86,6 +87,12 @@ class RunDiff:
     @property
     def same_command(self) -> bool:
         return self.a.properties.get("command") == self.b.properties.get("command")
+
+    @property
+    def same_shell(self) -> bool:
+        """Whether both ran the same way: under the shell (one string of shell syntax) or
+        directly (the words as given)."""
+        return bool(self.a.properties.get("shell")) == bool(self.b.properties.get("shell"))
 
 
 def diff(store, a: Node, b: Node, read_blob: ReadBlob | None = None) -> RunDiff:

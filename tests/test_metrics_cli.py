@@ -231,7 +231,8 @@ def test_diff_as_json(runs):
     doc = no_nan(runs.ok("diff", "latest~2", "latest~1", "--json").stdout)
     assert (doc["a"]["name"], doc["b"]["name"]) == ("python3 train.py #1", "python3 train.py #2")
     assert doc["command"] == {"same": False, "a": "python3 train.py params.yaml data.csv",
-                              "b": "python3 train.py params.yaml data.csv fast"}
+                              "b": "python3 train.py params.yaml data.csv fast",
+                              "shell": {"a": False, "b": False}}
     parameters = {p["name"]: (p["a"], p["b"]) for p in doc["parameters"]}
     assert parameters["train.base_lr"] == (0.1, 0.01)
     assert "caffe.train.loss" not in parameters and "started" not in parameters
@@ -248,6 +249,41 @@ def test_diff_as_json(runs):
     assert metrics["caffe.train.loss"]["b"]["best_iteration"] == 200.0
     assert metrics["caffe.train.loss"]["final_change"] == pytest.approx(-0.15)
     assert (doc["metrics_only_a"], doc["metrics_only_b"]) == (["caffe.test1.accuracy"], [])
+
+
+def test_diff_limits_text_diffs_and_says_how_a_command_ran(repo):
+    repo.write("data.csv", "".join(f"{i},a\n" for i in range(400)))
+    repo.commit_all()
+    repo.ok("wc", "-l", "data.csv")  # run directly
+    repo.write("data.csv", "".join(f"{i},b\n" for i in range(400)))  # every line changes
+    repo.ok("wc -l data.csv")  # the same command, under the shell
+    out = repo.ok("diff", "#1", "#2").stdout
+    lines = out.splitlines()
+    assert "  the same: wc -l data.csv" in lines
+    assert "  run directly in A, under the shell in B" in lines
+    parameters = out[out.index("\nparameters\n"):out.index("\ninputs\n")]
+    assert "shell" not in parameters and "no difference" in parameters
+    shown = [line for line in lines if line.startswith("      ")]
+    assert shown[:3] == ["      --- data.csv@v1", "      +++ data.csv@v2",
+                         "      @@ -1,400 +1,400 @@"]
+    assert len(shown) == 2 + 20 + 1  # header, the default 20 lines, what was left out
+    assert shown[-1] == "      … 781 more lines (--diff-lines 801 shows all)"
+    five = repo.ok("diff", "#1", "#2", "--diff-lines", "5").stdout.splitlines()
+    assert [line for line in five if line.startswith("      ")][-2:] == [
+        "      -3,a", "      … 796 more lines (--diff-lines 801 shows all)"]
+    none = repo.ok("diff", "#1", "#2", "--diff-lines", "0").stdout.splitlines()
+    assert [line for line in none if line.startswith("      ")] == [
+        "      … 801 more lines (--diff-lines 801 shows all)"]
+    whole = repo.ok("diff", "#1", "#2", "--diff-lines", "801").stdout
+    assert "more line" not in whole and "      +399,b" in whole.splitlines()
+    doc = json.loads(repo.ok("diff", "#1", "#2", "--json").stdout)
+    assert doc["command"]["shell"] == {"a": False, "b": True}
+    assert len(doc["inputs"][0]["diff"]) == 2 + 801 and "diff_lines_omitted" not in doc[
+        "inputs"][0]
+    cut = json.loads(repo.ok("diff", "#1", "#2", "--json", "--diff-lines", "3").stdout)
+    assert len(cut["inputs"][0]["diff"]) == 2 + 3
+    assert cut["inputs"][0]["diff_lines_omitted"] == 798
+    assert "default 20" in repo.ok("diff", "--help").stdout
 
 
 @pytest.mark.parametrize("args", [
