@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provgraph.model import (
+    ACTIVITY,
     USED,
     WAS_ASSOCIATED_WITH,
     WAS_DERIVED_FROM,
@@ -78,7 +79,30 @@ def _walk(store, start: Node, depth: int | None, revisions: bool, backwards: boo
         frontier = next_frontier
         level += 1
     _expand_first_mention(root)
+    _add_agents(store, root)
     return root
+
+
+def _add_agents(store, root: Step) -> None:
+    """Who ran the activities the walk reached but did not expand: those at the depth limit
+    and later mentions of one shown above (one batched query)."""
+    waiting: dict[str, list[Step]] = {}
+
+    def collect(step: Step) -> None:
+        if step.node.label == ACTIVITY and not step.agents:
+            waiting.setdefault(step.node.id, []).append(step)
+        for child in step.children:
+            collect(child)
+
+    collect(root)
+    if not waiting:
+        return
+    edges = store.edges(list(waiting), "out", [WAS_ASSOCIATED_WITH])
+    agents = store.nodes(e.target for e in edges)
+    for edge in edges:
+        if edge.target in agents:
+            for step in waiting[edge.source]:
+                step.agents.append(agents[edge.target])
 
 
 def _expand_first_mention(root: Step) -> None:
