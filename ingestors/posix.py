@@ -482,6 +482,20 @@ def candidate_inputs(parsed: ParsedCommand) -> list[str]:
     return list(dict.fromkeys([*parsed.operands, *arguments]))
 
 
+def script_path(script: str, context: dict) -> str:
+    """An interpreter's script as a path from the repository's root when it is a file inside
+    the repository (`train.py` run from `src/` is `src/train.py`), so one script run from
+    two folders is one script; otherwise as typed (`-m pkg.mod`, a script elsewhere)."""
+    cwd, root = context.get("cwd"), context.get("root")
+    if not cwd or not root or script.startswith("-"):
+        return script
+    full = os.path.normpath(os.path.join(cwd, os.path.expanduser(script)))
+    rel = os.path.relpath(full, root)
+    if rel.startswith(".." + os.sep) or rel in (".", "..") or not os.path.isfile(full):
+        return script
+    return rel.replace(os.sep, "/")
+
+
 class PosixIngestor(Ingestor):
     """The fallback ingestor: what POSIX argument syntax alone says about any command.
 
@@ -497,6 +511,8 @@ class PosixIngestor(Ingestor):
         activity: dict = {"utility": parsed.utility}
         if parsed.subcommand is not None:
             activity["subcommand"] = parsed.subcommand
+            if spec_for(parsed.utility).kind == "interpreter":
+                activity["subcommand"] = script_path(parsed.subcommand, context)
         activity["options"] = list(parsed.options)
         activity["option_arguments"] = list(parsed.option_arguments)
         activity["operands"] = list(parsed.operands)

@@ -1,7 +1,8 @@
 """Python scripts: the script and its local imports, its argparse-style parameters, and the
 files it really read.
 
-- `python train.py --lr 0.1 --epochs=5 --augment data.csv`: the script and the repository
+- `python train.py --lr 0.1 --epochs=5 --augment data.csv`: `python.script` is the script's
+  path from the repository's root (as typed when it lies elsewhere); the script and the repository
   modules it imports (found statically, following imports from module to module) are used;
   `python.args.lr = 0.1`, `python.args.epochs = 5`, `python.args.augment = true` (names as
   argparse makes them: dashes stripped, inner dashes as underscores; values typed).
@@ -17,7 +18,7 @@ import os
 import re
 
 from provgraph.ingestors import Ingestor
-from provgraph.ingestors.posix import parse_arguments
+from provgraph.ingestors.posix import parse_arguments, script_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class PythonIngestor(Ingestor):
             start = _module_file(module, cwd)
             args = parsed.operands
         elif parsed.subcommand:
-            activity["script"] = parsed.subcommand
+            activity["script"] = script_path(parsed.subcommand, context)  # from the root
             start = os.path.join(cwd, parsed.subcommand)
             args = parsed.operands[1:]
         if args:

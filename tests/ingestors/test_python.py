@@ -95,6 +95,45 @@ def test_an_unreadable_audit_does_not_break_the_script(repo):
     assert Graph.of(repo).used(run) == ["t.py@v1"]
 
 
+FIT = """\
+import os
+here = os.path.dirname(os.path.abspath(__file__))  # the same files from any folder
+data = open(os.path.join(here, "data.csv")).read()
+open(os.path.join(here, "..", "out.txt"), "w").write(data)
+"""
+
+
+def test_a_script_is_named_from_the_repository_root_whatever_the_folder(repo):
+    repo.write("src/fit.py", FIT)
+    repo.write("src/data.csv", "1\n")
+    repo.write("notes/keep.txt", "k\n")
+    repo.commit_all()
+    repo.ok("python3", "src/fit.py")
+    repo.ok("python3", "fit.py", cwd=repo.path("src"))
+    repo.ok("python3", "../src/fit.py", cwd=repo.path("notes"))
+    repo.ok("python3", os.path.join(repo.root, "src", "fit.py"))
+    repo.ok("python3", "-c", "print(1)")
+    runs = Graph.of(repo).activities()
+    assert [a.properties.get("python.script") for a in runs] == ["src/fit.py"] * 4 + [None]
+    assert [a.properties.get("subcommand") for a in runs[:4]] == ["src/fit.py"] * 4
+    assert [a.name for a in runs[:4]] == [f"python3 src/fit.py #{n}" for n in (1, 2, 3, 4)]
+    assert runs[1].properties["operands"] == ["fit.py"]  # the command line as typed
+    summary = json.loads(repo.ok("summarize", "--src", "src/data.csv", "--dst", "out.txt@*",
+                                 "--format", "json").stdout)
+    assert summary["segments"] == 4
+    [run] = [n for n in summary["nodes"] if n["kind"] == "Activity"]  # one script, one class
+    assert (run["label"], run["count"]) == ("python3 src/fit.py", 4)
+
+
+def test_a_script_outside_the_repository_keeps_its_name_as_typed(repo, tmp_path):
+    elsewhere = tmp_path / "tools" / "tool.py"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("print('hi')\n")
+    repo.ok("python3", "../tools/tool.py", cwd=repo.root)
+    [run] = Graph.of(repo).activities()
+    assert run.properties["python.script"] == run.properties["subcommand"] == "../tools/tool.py"
+
+
 def test_parse_options():
     assert parse_options(["data.csv", "--lr", "1e-3", "-v", "--layers", "3", "--layers", "4",
                           "--dry-run", "--", "--not-an-option"]) == {
