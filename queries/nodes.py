@@ -5,8 +5,9 @@ a node id (provgraph's own, or one kept from an imported PROV document) or a nod
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from provgraph.model import ACTIVITY, Node
+from provgraph.model import ACTIVITY, USED, WAS_GENERATED_BY, Node
 from provgraph.queries.runs import find_run, is_run_reference, is_run_shorthand
 from provgraph.repo import ProvError
 
@@ -67,3 +68,34 @@ def resolve(store, reference: str, path: str | None = None) -> list[Node]:
             raise ProvError(f"no recorded file {name}")
         return found
     return [find(store, reference, path)]
+
+
+@dataclass
+class Deletion:
+    """How a file the record holds went away."""
+
+    path: str
+    by: Node | None  # the run that deleted it; None when it went outside prov
+
+
+def deletion(store, entity: Node) -> Deletion | None:
+    """For a version of a file the record says is gone now: how it went (on the embedded
+    index, which keeps where each path stands)."""
+    path = entity.properties.get("path")
+    if entity.label != "Entity" or not isinstance(path, str) or not store.deleted(path):
+        return None
+    by = store.deleted_by(path)
+    if by is not None and _made_or_used_after(store, path, by):
+        by = None  # made again after that run, then removed outside prov
+    return Deletion(path, by)
+
+
+def _made_or_used_after(store, path: str, run: Node) -> bool:
+    latest = store.entity(path)
+    if latest is None:
+        return False
+    edges = store.edges([latest.id], "both", [USED, WAS_GENERATED_BY])
+    others = store.nodes({e.source if e.target == latest.id else e.target for e in edges})
+    ended = str(run.properties.get("ended") or "")
+    return any(str(n.properties.get("ended") or "") > ended for n in others.values()
+               if n.label == ACTIVITY)

@@ -99,6 +99,29 @@ def test_a_file_named_like_a_run_is_reached_as_a_path(history):
     assert json.loads(history.ok("show", "--json", "latest@v1").stdout)["label"] == "Entity"
 
 
+def test_show_says_when_a_file_is_gone(repo):
+    def gone(typed):
+        return json.loads(repo.ok("show", "--json", typed).stdout).get("gone")
+
+    repo.ok("sh", "-c", "echo a > d.txt; echo e > e.txt; echo f > f.txt")
+    repo.ok("rm", "d.txt")
+    out = repo.ok("show", "d.txt").stdout
+    assert "gone: d.txt was deleted by rm #2 act-" in out
+    assert gone("d.txt")["by"]["name"] == "rm #2" and gone("d.txt")["how"] == "deleted"
+    repo.path("e.txt").unlink()  # outside prov, seen by the next capture
+    repo.ok("true")
+    assert "gone: e.txt was removed outside prov" in repo.ok("show", "e.txt").stdout
+    assert gone("e.txt") == {"path": "e.txt", "how": "removed outside prov", "by": None}
+    repo.path("f.txt").unlink()  # no capture since: only the work tree knows
+    assert ("gone: f.txt is not in the work tree (removed since the last capture)"
+            in repo.ok("show", "f.txt").stdout)
+    repo.ok("sh", "-c", "echo b > d.txt")  # made again: not gone, whichever version
+    assert gone("d.txt") is None and gone("d.txt@v1") is None
+    repo.path("d.txt").unlink()
+    repo.ok("true")  # removed outside prov after rm #2 had deleted an older version
+    assert gone("d.txt@v1") == {"path": "d.txt", "how": "removed outside prov", "by": None}
+
+
 def test_lineage_tree(history):
     out = history.ok("lineage", "model.txt").stdout
     lines = out.splitlines()

@@ -312,6 +312,20 @@ class EmbeddedStore:
         row = self.db.execute(sql + " ORDER BY version DESC LIMIT 1", params).fetchone()
         return self.node(row[0]) if row else None
 
+    def deleted(self, path: str) -> bool:
+        """Whether the record says `path` is gone: its last version deleted, by a command or
+        outside prov (as the next snapshot saw), and nothing made it again since."""
+        row = self.db.execute("SELECT entity FROM paths WHERE path = ?", [path]).fetchone()
+        return row is not None and row[0] is None
+
+    def deleted_by(self, path: str) -> Node | None:
+        """The last activity that deleted `path` (its `deleted` list names it)."""
+        row = self.db.execute(
+            "SELECT id FROM activities "
+            "WHERE list_contains(TRY_CAST(properties->'deleted' AS VARCHAR[]), ?) "
+            "ORDER BY ended DESC NULLS LAST, id DESC LIMIT 1", [path]).fetchone()
+        return self.node(row[0]) if row else None
+
     def named(self, name: str, label: str | None = None) -> list[Node]:
         """Nodes by their human name (`caffe train #14`, `model.pkl@v2`, `alice`)."""
         sql = "SELECT id FROM nodes WHERE name = ?"
