@@ -22,6 +22,9 @@ import re
 from provgraph.ingestors import Ingestor
 from provgraph.ingestors.caffe_log import CaffeLog, parse_log
 from provgraph.ingestors.prototxt import PrototxtError, normalize_solver, parse
+from provgraph.ingestors.redirects import absolute as _absolute
+from provgraph.ingestors.redirects import created as _created
+from provgraph.ingestors.redirects import stream_target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
@@ -40,7 +43,6 @@ _INPUT_FLAGS = ("solver", "weights", "snapshot", "model", "flagfile")
 _NET_FIELDS = ("net", "train_net", "test_net")
 # Inline net definitions are nets, not hyper-parameters: only their name is recorded.
 _INLINE_NETS = frozenset({"net_param", "train_net_param", "test_net_param"})
-_TEE_APPEND = frozenset({"-a", "--append"})
 
 
 class CaffeIngestor(Ingestor):
@@ -236,93 +238,9 @@ def log_source(context: dict[str, Any]) -> tuple[str, bool] | None:
     return None
 
 
-def _absolute(target: str, context: dict[str, Any]) -> str:
-    """A redirection target as the shell opened it: `~` and `$VAR` expanded, from cwd."""
-    expanded = os.path.expandvars(os.path.expanduser(target))
-    return os.path.normpath(os.path.join(context.get("cwd") or ".", expanded))
-
-
 def _stderr_target(context: dict[str, Any]) -> tuple[str, bool] | None:
     """The file stderr was redirected or tee'd to, as written, and whether it appends."""
-    fds: dict[int, Any] = {1: "stdout", 2: "stderr"}
-    for redirect in caffe_redirects(context):
-        _apply_redirect(fds, redirect.get("op", ""), redirect.get("fd"),
-                        str(redirect.get("target", "")))
-    stderr = fds[2]
-    if isinstance(stderr, tuple):
-        return stderr
-    piped = stderr == "stdout" or "|&" in str(context.get("command", ""))
-    return _tee_file(context) if piped else None
-
-
-def caffe_redirects(context: dict[str, Any]) -> list[dict[str, Any]]:
-    """The caffe command's own redirections, in order, duplications (`2>&1`) included.
-
-    The context's `redirects` are those of the whole pipeline without duplications, so we
-    read the command line again with provgraph's shell parser when it is shell syntax.
-    """
-    argv = list(context.get("argv") or [])
-    try:
-        from provgraph.shell import parse_pipeline
-
-        pipeline = parse_pipeline(str(context.get("command") or ""))
-    except Exception:  # not shell syntax we can read: use what the framework gave
-        pipeline = []
-    for command in pipeline:
-        if list(command.argv) == argv:
-            return [{"op": r.op, "fd": r.fd, "target": r.target} for r in command.redirects]
-    return list(context.get("redirects") or [])
-
-
-def _apply_redirect(fds: dict[int, Any], op: str, fd: int | None, target: str) -> None:
-    """One shell redirection; a file is (target, append), a dup copies the other fd."""
-    if op in (">", ">|", ">>"):
-        fds[1 if fd is None else fd] = (target, op == ">>")
-    elif op in ("&>", "&>>"):
-        fds[1] = fds[2] = (target, op == "&>>")
-    elif op == ">&":
-        if target.isdigit():
-            fds[1 if fd is None else fd] = fds.get(int(target), "closed")
-        elif target == "-":
-            fds[1 if fd is None else fd] = "closed"
-        elif fd is None:  # bash: `>& file` is `&> file`
-            fds[1] = fds[2] = (target, False)
-
-
-def _tee_file(context: dict[str, Any]) -> tuple[str, bool] | None:
-    """The first file of the first `tee` after the caffe command in the pipeline."""
-    commands = [list(words) for words in context.get("commands") or []]
-    argv = list(context.get("argv") or [])
-    start = commands.index(argv) if argv in commands else 0
-    for words in commands[start + 1 :]:
-        if words and os.path.basename(words[0]) == "tee":
-            return _tee_operand(words[1:])
-    return None
-
-
-def _tee_operand(words: list[str]) -> tuple[str, bool] | None:
-    """tee's first file and whether it appends (`-a`, `--append`, or `a` in a group)."""
-    append = False
-    options = True
-    for word in words:
-        if options and word == "--":
-            options = False
-        elif options and word.startswith("-") and word != "-":
-            append = append or word in _TEE_APPEND or (
-                not word.startswith("--") and "a" in word[1:])
-        else:
-            return word, append
-    return None
-
-
-def _created(path: str, context: dict[str, Any]) -> bool:
-    """Whether this command created the file (then all of it is this command's log)."""
-    root = context.get("root")
-    if not root:
-        return False
-    relative = os.path.relpath(path, root)
-    return any(change.get("path") == relative and change.get("status") == "A"
-               for change in context.get("changes") or [])
+    return stream_target(context, 2)
 
 
 def read_log(path: str, offset: int = 0) -> CaffeLog | None:

@@ -12,7 +12,10 @@ prints into series, like the Caffe ones.
 Each metric `m` becomes the series group `metrics.m`: `metrics.m.iteration` (the last `step`
 seen, else 0, 1, 2, ... in order of appearance) and `metrics.m.value`. A regex's first group
 (or its group named `value`) is the value. With both streams, stdout is read first, then
-stderr (their interleaving is not kept).
+stderr (their interleaving is not kept). A stream the command itself sent to a file
+(`prov 'python -m src.evaluate > reports/eval.txt'`, `2>&1 | tee log`) is read from that file,
+as the Caffe ingestor reads its log (ingestors.redirects): only what the command appended to
+it with `>>` or `tee -a`.
 
 Every regex is the project's, so it is bounded in time (`provgraph.patterns`): one that runs
 away is dropped with one warning and the rest of the series is still kept. A `source` file
@@ -22,9 +25,11 @@ is read only inside the work tree (through symlinks, outside the git dir), unles
 
 from __future__ import annotations
 
+import io
 import os
 
 from provgraph.ingestors import Ingestor, warn
+from provgraph.ingestors.redirects import STREAM_FDS, absolute, created, size, stream_target
 from provgraph.patterns import compile_user
 
 TYPE_CHECKING = False
@@ -56,6 +61,18 @@ class MetricsIngestor(Ingestor):
         self.step = _compile(table.get("step"), "step")
         self.metrics = {name: regex for name, text in table.items() if name not in RESERVED
                         if (regex := _compile(text, name)) is not None}
+        # Size before the command of each file a stream is appended to (`>> log`): the
+        # framework keeps one instance from the before hook to the after hook of a command.
+        self.appended_from: dict[str, int] = {}
+
+    def before(self, context: dict[str, Any]) -> dict[str, Any] | None:
+        """Note how long the files the streams are appended to already are."""
+        for stream in self.streams:
+            target = stream_target(context, STREAM_FDS[stream])
+            if target is not None and target[1]:
+                path = absolute(target[0], context)
+                self.appended_from[path] = size(path)
+        return None
 
     def after(self, context: dict[str, Any]) -> dict[str, Any] | None:
         lines = list(self._lines(context))
@@ -82,18 +99,30 @@ class MetricsIngestor(Ingestor):
 
     def _lines(self, context: dict[str, Any]):
         if self.where in ("both", "stdout", "stderr"):
-            paths = [context.get("streams", {}).get(s) for s in self.streams]
+            sources = list(dict.fromkeys(self._stream_source(context, s) for s in self.streams))
         else:
-            paths = [self._file(os.path.join(context["cwd"], self.where))]
-        for path in paths:
+            sources = [(self._file(os.path.join(context["cwd"], self.where)), 0)]
+        for path, offset in sources:
             if not path:
                 continue
             try:
-                with open(path, encoding="utf-8", errors="replace") as handle:
-                    yield from handle
+                with open(path, "rb") as raw:
+                    raw.seek(offset)
+                    with io.TextIOWrapper(raw, encoding="utf-8", errors="replace") as text:
+                        yield from text
             except FileNotFoundError:
                 continue
 
+    def _stream_source(self, context: dict[str, Any], stream: str) -> tuple[str | None, int]:
+        """Where to read a stream, and from which byte: the file the command sent it to
+        (from where it stood before, when appended to), else what provgraph teed."""
+        target = stream_target(context, STREAM_FDS[stream])
+        if target is not None:
+            path = absolute(target[0], context)
+            if os.path.isfile(path):
+                appended = target[1] and not created(path, context)
+                return path, self.appended_from.get(path, 0) if appended else 0
+        return context.get("streams", {}).get(stream), 0
 
     def _file(self, path: str) -> str | None:
         """`path`, or None (and a warning) when it leads outside the work tree untrusted: a

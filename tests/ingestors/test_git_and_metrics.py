@@ -89,3 +89,37 @@ loss = 'loss ([0-9.]+)'
     props = Graph.of(repo).activities()[0].properties
     assert props["metrics.loss.iteration"] == [0, 1]
     assert props["metrics.loss.value"] == [3.0, 2.5]  # one type per list
+
+
+EVALUATE = """\
+import sys
+scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+for epoch in (1, 2):
+    print(f"epoch {epoch} loss={scale / epoch:.2f}")
+    print(f"epoch {epoch} val_loss={2 * scale / epoch:.2f}", file=sys.stderr)
+"""
+
+
+def test_metrics_follow_output_a_quoted_shell_command_redirects(repo):
+    repo.write("src/__init__.py", "")
+    repo.write("src/evaluate.py", EVALUATE)
+    repo.write("reports/.keep", "")
+    repo.write(".prov.toml", """\
+[[metrics]]
+match = 'src\\.evaluate'
+step = 'epoch (\\d+)'
+loss = '(?<!_)loss=([0-9.]+)'
+val = 'val_loss=([0-9.]+)'
+""")
+    repo.commit_all()
+    repo.ok("python3 -m src.evaluate > reports/eval.txt")  # stdout to a file, stderr teed
+    repo.ok("python3 -m src.evaluate 4 2>&1 | tee reports/both.txt")  # both, through tee
+    repo.ok("python3 -m src.evaluate 10 >> reports/eval.txt 2>/dev/null")  # appended to
+    first, both, appended = (a.properties for a in Graph.of(repo).activities())
+    assert (first["metrics.loss.iteration"], first["metrics.loss.value"]) == ([1, 2], [1.0, 0.5])
+    assert first["metrics.val.value"] == [2.0, 1.0]
+    assert both["metrics.loss.value"] == [4.0, 2.0]  # once, though both streams went there
+    assert both["metrics.val.value"] == [8.0, 4.0]
+    assert appended["metrics.loss.value"] == [10.0, 5.0]  # not the lines of the first run
+    assert "metrics.val.iteration" not in appended  # stderr went to /dev/null
+    assert repo.read("reports/eval.txt").count("loss=") == 4
