@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] == "--":
         capture_main(args[1:])
     if args and not args[0].startswith("-") and args[0] not in SUBCOMMANDS:
-        refuse_mistyped_subcommand(args)
-        capture_main(args)
+        capture_main(args, check_typo=True)
     from provgraph.cli.app import cli
 
     if argv is not None:  # called from Python: exit as click does, catchable
@@ -115,8 +114,10 @@ def _first_word(args: list[str]) -> str | None:
     return argv[0] if argv and argv[0] not in SHELL_WORDS else None
 
 
-def capture_main(args: list[str], message: str | None = None) -> None:
-    """Run and record a command, then exit exactly as the command did."""
+def capture_main(args: list[str], message: str | None = None, check_typo: bool = False) -> None:
+    """Run and record a command, then exit exactly as the command did. `check_typo`: refuse
+    a mistyped subcommand (not for `prov -- CMD` and `prov run CMD`, which run it as typed),
+    once provgraph knows it could record (else 125 says why it cannot)."""
     if not args:
         fail("nothing to run: give a command, e.g. prov python train.py")
     from provgraph import gitio
@@ -126,6 +127,8 @@ def capture_main(args: list[str], message: str | None = None) -> None:
     try:
         # git finds the repository and starts looking for changes while Python imports
         repo = Repository.discover(os.getcwd())
+        if check_typo:
+            refuse_mistyped_subcommand(args)
         walk = start_walk(repo)
         from provgraph import capture, runner
 

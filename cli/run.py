@@ -18,12 +18,12 @@ def command(ctx: click.Context, message: str | None, command: tuple[str, ...]) -
     One argument holding shell syntax runs under your shell, each part of an `a && b; c`
     list recorded as its own activity.
     """
-    from provgraph.cli import capture_main, refuse_mistyped_subcommand
+    from provgraph.cli import capture_main
 
     parent = ctx.parent.params.get("message") if ctx.parent else None
     args = list(command)
+    # `prov -m NOTE CMD` may be a typo of a subcommand; `prov run CMD`, `--` run CMD as typed
+    check_typo = bool(ctx.meta.get("provgraph.implicit_run")) and args[:1] != ["--"]
     if args and args[0] == "--":
         args = args[1:]
-    elif ctx.meta.get("provgraph.implicit_run"):  # `prov run CMD` and `--` run CMD as typed
-        refuse_mistyped_subcommand(args)
-    capture_main(args, message or parent)
+    capture_main(args, message or parent, check_typo)

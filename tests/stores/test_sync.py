@@ -198,7 +198,7 @@ def test_push_and_pull_errors_are_one_line(repo):
 
 def test_configuration_errors(repo):
     proc = repo.prov("config", "set", "neo4j.uri", "http://localhost:7474")
-    assert proc.returncode == 1 and "not a Neo4j URI" in proc.stderr
+    assert proc.returncode == 1 and "neo4j.uri takes a Neo4j URI" in proc.stderr
     repo.write(".prov.toml", '[neo4j]\nuri = "bolt://x:7687"\npassword = "secret"\n')
     proc = repo.prov("true")
     assert proc.returncode == 125 and "keep neo4j.password out of it" in proc.stderr
