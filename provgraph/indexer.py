@@ -308,6 +308,8 @@ class Indexer:
         claimed = incremental and self.store.db.execute(
             f"SELECT count(*) FROM {CLAIMS}").fetchone()[0] > 0
         done = 0
+        namespaces: dict[str, str] = dict(self.store.meta("namespaces", {}))
+        bound = len(namespaces)
         for batch in _batches(entries, self.BATCH, self.ELEMENTS):
             nodes, edges, made, claims = [], [], [], []
             for entry, item in zip(batch, resolve(self.repo, batch), strict=True):
@@ -317,6 +319,7 @@ class Indexer:
                 n, e = replay.apply(item)
                 if graph:
                     claims += _claim_rows(entry)
+                    _bind(namespaces, entry.record.get("namespaces"))
                     nodes += [(None, node) for node in n]
                 else:
                     owners.made(entry.chain, n)
@@ -338,6 +341,8 @@ class Indexer:
             done += len(batch)
             if progress:
                 progress(done, len(entries))
+        if len(namespaces) != bound:
+            self.store.set_meta("namespaces", namespaces)
         if entries:
             self.store.set_meta("sequence", replay.sequence)
             self.store.set_meta("last_key", list(order_key(entries[-1].record)))
@@ -368,6 +373,14 @@ class Indexer:
             columns = [list(column) for column in zip(*rows, strict=True)]
             self.store.db.execute(f"INSERT INTO {CLAIMS} SELECT unnest(?), unnest(?), "
                                   "unnest(?), unnest(?)", columns)
+
+
+def _bind(namespaces: dict[str, str], declared: Any) -> None:
+    """The prefixes of an imported graph's names (`provgraph.export.Names`), for export: the
+    first record to bind a prefix keeps it, as the importer never rebinds one."""
+    if isinstance(declared, dict):
+        for prefix, uri in sorted(declared.items()):
+            namespaces.setdefault(prefix, uri)
 
 
 def _claim_rows(entry: Entry) -> list[tuple[str, str, str, str]]:

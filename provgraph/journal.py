@@ -91,10 +91,12 @@ class Journal:
         raise gitio.GitError(f"could not update {self.ref} after 100 attempts")
 
     def append_graph(self, nodes: list[dict[str, Any]], edges: list[dict[str, Any]],
-                     source: str, agent: dict[str, str] | None = None) -> str:
+                     source: str, agent: dict[str, str] | None = None,
+                     namespaces: dict[str, str] | None = None) -> str:
         """Record provenance captured elsewhere (an imported document, generated data):
         nodes `{"id", "label", "properties"}` and edges `{"type", "source", "target",
-        "properties"}` taken into the graph as they are, ids kept."""
+        "properties"}` taken into the graph as they are, ids kept; `namespaces` are the
+        prefixes their names use (``{"ex": "http://example.org/"}``), for export."""
         from provgraph.timestamps import now
 
         stamp = now()
@@ -111,6 +113,7 @@ class Journal:
             "ended": stamp,
             "nodes": nodes,
             "edges": edges,
+            **({"namespaces": namespaces} if namespaces else {}),
         })
 
     def tip(self) -> str | None:

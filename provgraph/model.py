@@ -49,6 +49,25 @@ class Edge:
     def key(self) -> tuple[str, str, str]:
         return (self.type, self.source, self.target)
 
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        """What makes an edge one edge: its ends, and the relation's own `id` where an
+        imported PROV document states two relations between the same two nodes (every edge
+        provgraph records itself has none: one per type and ends)."""
+        relation = self.properties.get("id")
+        return (self.type, self.source, self.target, relation if isinstance(relation, str) else "")
+
+
+def version_link(source: Node | None, target: Node | None) -> bool:
+    """Whether a wasDerivedFrom from `source` to `target` links two versions of one file
+    (provgraph's version chain, PROV's revision), rather than a derivation another tool
+    recorded: the wasGeneratedBy/used path already says where a version came from, while an
+    imported derivation may be all there is."""
+    return (source is not None and target is not None
+            and source.label == ENTITY and target.label == ENTITY
+            and source.properties.get("path") is not None
+            and source.properties.get("path") == target.properties.get("path"))
+
 
 def _short_hash(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:16]

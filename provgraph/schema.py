@@ -44,6 +44,8 @@ VIEW_ID = re.compile(r"view-[0-9a-f]{16}\Z")
 NONCE = re.compile(r"[0-9a-f]{16,64}\Z")
 CLONE_ID = re.compile(r"[0-9a-f]{8,64}\Z")
 SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}\Z")
+NOT_IRI = re.compile(r"[\s<>\"{}|\\^`\x00-\x1f]")
 TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?\Z")
 
 #: Properties the replay gives a file's version; an ingestor's annotation may not replace them.
@@ -314,6 +316,7 @@ def _graph(record: dict[str, Any]) -> None:
     nodes, edges = record.get("nodes", []), record.get("edges", [])
     if type(nodes) is not list or type(edges) is not list:
         raise Invalid("an imported graph's nodes and edges are not lists")
+    _optional(record, "namespaces", _namespaces, "an object of prefixes and namespace URIs")
     for node in nodes:
         if type(node) is not dict:
             raise Invalid(f"a graph node is a JSON {_json_type(node)}, not an object")
@@ -339,6 +342,14 @@ def _graph(record: dict[str, Any]) -> None:
         props = edge.get("properties", {})
         if type(props) is not dict or not _plain(props):
             _graph_properties(props, f"graph edge {edge['type']} from {edge['source']!r}")
+
+
+def _namespaces(value: Any) -> bool:
+    """The prefixes of an imported graph's names (`provgraph.export.Names`): a PROV-N prefix
+    name for an IRI without spaces or angle brackets."""
+    return isinstance(value, dict) and all(
+        isinstance(prefix, str) and PREFIX.match(prefix) and isinstance(uri, str)
+        and 0 < len(uri) <= 4096 and not NOT_IRI.search(uri) for prefix, uri in value.items())
 
 
 def _plain(props: dict[str, Any]) -> bool:

@@ -228,13 +228,13 @@ def _pages(repo: Repository, since: int, size: int = 5000):
             break
         after = nodes[-1].id
         yield nodes, []
-    key = ("", "", "")
+    key = ("", "", "", "")
     while True:
         with EmbeddedStore(path, read_only=True) as index:
             edges = index.changed_edges(since, key, size)
         if not edges:
             break
-        key = edges[-1].key
+        key = edges[-1].identity
         yield [], edges
 
 

@@ -5,9 +5,11 @@ Tables (documented for `prov sql`):
 - `nodes(id, label, project, name, properties JSON)`: label is Entity, Activity or Agent;
   `properties` holds every property (path, version, digest, size; command, utility, options,
   operands, exit_code, started, ended, cwd; name, email; ingestor keys such as caffe.base_lr).
-- `edges(type, source, target, project, properties JSON)`: PROV relations in PROV's direction,
-  e.g. type 'used' runs from an Activity to an Entity.
-- Views `entities`, `activities`, `agents` lift the common properties into columns.
+- `edges(type, source, target, id, project, properties JSON)`: PROV relations in PROV's
+  direction, e.g. type 'used' runs from an Activity to an Entity; `id` is '' but for an
+  imported relation with an identifier of its own (two may join the same two nodes).
+- Views `entities`, `activities`, `agents` lift the common properties into columns (a node
+  declared as several kinds, listed in its `labels` property, is in the view of its label).
 - `paths` and `meta` are the replay's bookkeeping (current version per path, journal tips).
 - `gen` on nodes and edges is the catch-up ("generation") that last wrote the row: what a
   Neo4j sync has not pushed yet is every row of a later generation.
@@ -34,7 +36,7 @@ from provgraph.model import Edge, Node
 from provgraph.replay import PathState
 from provgraph.repo import ProvError
 
-SCHEMA_VERSION = 4  # bump on any change below: an older index is rebuilt from the journal
+SCHEMA_VERSION = 5  # bump on any change below: an older index is rebuilt from the journal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -49,10 +51,11 @@ CREATE TABLE IF NOT EXISTS edges (
     type VARCHAR NOT NULL,
     source VARCHAR NOT NULL,
     target VARCHAR NOT NULL,
+    id VARCHAR NOT NULL DEFAULT '',
     project VARCHAR NOT NULL,
     properties JSON NOT NULL,
     gen BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (type, source, target)
+    PRIMARY KEY (type, source, target, id)
 );
 CREATE TABLE IF NOT EXISTS paths (
     path VARCHAR PRIMARY KEY,
@@ -88,7 +91,7 @@ CREATE OR REPLACE VIEW agents AS
 _NODE_COLUMNS = "{'id': 'VARCHAR', 'label': 'VARCHAR', 'project': 'VARCHAR', 'name': 'VARCHAR', " \
     "'properties': 'JSON', 'gen': 'BIGINT'}"
 _EDGE_COLUMNS = "{'type': 'VARCHAR', 'source': 'VARCHAR', 'target': 'VARCHAR', " \
-    "'project': 'VARCHAR', 'properties': 'JSON', 'gen': 'BIGINT'}"
+    "'id': 'VARCHAR', 'project': 'VARCHAR', 'properties': 'JSON', 'gen': 'BIGINT'}"
 
 
 def connect(path: Path, read_only: bool, timeout: float = 120.0) -> duckdb.DuckDBPyConnection:
@@ -179,14 +182,15 @@ class EmbeddedStore:
             for n in nodes
         }
         edge_rows = {
-            e.key: {"type": e.type, "source": e.source, "target": e.target,
-                    "project": project, "properties": e.properties, "gen": gen}
+            e.identity: {"type": e.type, "source": e.source, "target": e.target,
+                         "id": e.identity[3], "project": project, "properties": e.properties,
+                         "gen": gen}
             for e in edges
         }
         self._load("nodes", "id, label, project, name, properties, gen", _NODE_COLUMNS,
                    node_rows.values())
-        self._load("edges", "type, source, target, project, properties, gen", _EDGE_COLUMNS,
-                   edge_rows.values())
+        self._load("edges", "type, source, target, id, project, properties, gen",
+                   _EDGE_COLUMNS, edge_rows.values())
 
     def changed_nodes(self, generation: int, after: str, limit: int) -> list[Node]:
         """Nodes written after `generation`, by id, from just after `after` (keyset pages)."""
@@ -194,13 +198,14 @@ class EmbeddedStore:
                                "ORDER BY id LIMIT ?", [generation, after, limit]).fetchall()
         return [_node(row) for row in rows]
 
-    def changed_edges(self, generation: int, after: tuple[str, str, str], limit: int
+    def changed_edges(self, generation: int, after: tuple[str, str, str, str], limit: int
                       ) -> list[Edge]:
-        """Edges written after `generation`, by (type, source, target), from after `after`."""
+        """Edges written after `generation`, by (type, source, target, id) (`Edge.identity`),
+        from after `after`."""
         rows = self.db.execute(
             "SELECT type, source, target, properties FROM edges WHERE gen > ? "
-            "AND (type, source, target) > (?, ?, ?) ORDER BY type, source, target LIMIT ?",
-            [generation, *after, limit]).fetchall()
+            "AND (type, source, target, id) > (?, ?, ?, ?) ORDER BY type, source, target, id "
+            "LIMIT ?", [generation, *after, limit]).fetchall()
         return [_edge(row) for row in rows]
 
     def count_since(self, generation: int) -> int:
@@ -276,7 +281,7 @@ class EmbeddedStore:
             params["types"] = list(types)
         rows = self.db.execute(
             f"SELECT type, source, target, properties FROM edges WHERE {where} "
-            "ORDER BY type, source, target", params
+            "ORDER BY type, source, target, id", params
         ).fetchall()
         return [_edge(r) for r in rows]
 
@@ -351,7 +356,8 @@ class EmbeddedStore:
 
     def all_edges(self) -> list[Edge]:
         rows = self.db.execute(
-            "SELECT type, source, target, properties FROM edges ORDER BY type, source, target")
+            "SELECT type, source, target, properties FROM edges "
+            "ORDER BY type, source, target, id")
         return [_edge(r) for r in rows.fetchall()]
 
     def counts(self) -> dict[str, int]:

@@ -3,11 +3,16 @@
 Schema (DESIGN.md): labels `Entity`, `Activity`, `Agent`; relationship types `used`,
 `wasGeneratedBy`, `wasAssociatedWith`, `wasAttributedTo`, `wasDerivedFrom`; every node has
 `id`, `name` and `project`; ingestor properties are dotted keys (query them with backticks:
-``a.`caffe.base_lr` ``). Uniqueness constraints on `id` and indexes on `path`, `name` and
-`project` are created on first use. Several repositories share one database: every node
-carries its `project` and every query here is scoped by it.
+``a.`caffe.base_lr` ``). Several repositories share one database: every node carries its
+`project`, a node is one node per (`project`, `id`) (a uniqueness constraint on the pair,
+created on first use with indexes on `path`, `name` and `project`), and every statement here
+is scoped by it, so two projects holding the same id (one imported the other's export) never
+touch each other's nodes. A node an imported document declared as several kinds (an agent that
+is also an entity) has each label, its kinds listed in its `labels` property. A relationship
+an imported document gave an identifier has it as `id` (two may join the same two nodes).
 
-Writes are idempotent and batched: `UNWIND $rows ... MERGE ... {id: row.id} SET n = row.props`,
+Writes are idempotent and batched: `UNWIND $rows ... MERGE (n:Label {project: $project, id:
+row.id}) SET n = row.props`,
 a few thousand rows a statement, each batch its own transaction (retried by the driver on
 transient errors). Values are always parameters; the only text put into a statement is a
 label or relationship type from the fixed lists below.
@@ -51,9 +56,12 @@ ENDPOINTS = {
 #: Rows per statement (PROV_NEO4J_BATCH overrides: smaller for a slow link, larger for bulk).
 BATCH = int(os.environ.get("PROV_NEO4J_BATCH") or 5000)
 
-# One node by id, whatever its label: a union of three index seeks (a label-less match would
-# scan every node of the database).
-_BY_ID = " UNION ".join(f"WITH id MATCH (n:{label} {{id: id}}) RETURN n" for label in LABELS)
+# One node of this project by id, whatever its label: a union of three index seeks (a
+# label-less match would scan every node of the database).
+_BY_ID = " UNION ".join(f"WITH id MATCH (n:{label} {{project: $project, id: id}}) RETURN n"
+                        for label in LABELS)
+# A node of several kinds is listed once, under its first (its label in the embedded index).
+_PRIMARY = "(n.labels IS NULL OR n.labels[0] = '{label}')"
 
 
 class Neo4jStore:
@@ -118,8 +126,11 @@ class Neo4jStore:
     def ensure_schema(self) -> None:
         for label in LABELS:
             low = label.lower()
-            self.run(f"CREATE CONSTRAINT provgraph_{low}_id IF NOT EXISTS "
-                     f"FOR (n:{label}) REQUIRE n.id IS UNIQUE")
+            # an id is unique within a project, not across the database (provgraph before
+            # 2026-12 made it unique across: two projects could not both hold one id)
+            self.run(f"DROP CONSTRAINT provgraph_{low}_id IF EXISTS")
+            self.run(f"CREATE CONSTRAINT provgraph_{low}_project_id IF NOT EXISTS "
+                     f"FOR (n:{label}) REQUIRE (n.project, n.id) IS UNIQUE")
             for key in ("name", "project") + (("path",) if label == ENTITY else ()):
                 self.run(f"CREATE INDEX provgraph_{low}_{key} IF NOT EXISTS "
                          f"FOR (n:{label}) ON (n.{key})")
@@ -127,30 +138,43 @@ class Neo4jStore:
     def write(self, nodes: Iterable[Node], edges: Iterable[Edge]) -> int:
         """MERGE nodes, then relationships, in batches; returns how many elements were sent."""
         sent = 0
-        by_label: dict[str, list[dict[str, Any]]] = {}
+        by_label: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
         for node in nodes:
             props = {**node.properties, "id": node.id, "project": self.project}
-            by_label.setdefault(node.label, []).append({"id": node.id, "props": props})
-        for label, rows in sorted(by_label.items()):
-            if label not in LABELS:
-                raise ProvError(f"cannot store a node labelled {label!r} in Neo4j")
+            if node.label not in LABELS:
+                raise ProvError(f"cannot store a node labelled {node.label!r} in Neo4j")
+            by_label.setdefault((node.label, _also(node)), []).append(
+                {"id": node.id, "props": props})
+        for (label, also), rows in sorted(by_label.items()):
+            extra = "".join(f" SET n:{kind}" for kind in also)  # from LABELS only
             for chunk in _chunks(rows):
-                self.run(f"UNWIND $rows AS row MERGE (n:{label} {{id: row.id}}) "
-                         "SET n = row.props", rows=chunk)
+                self.run(f"UNWIND $rows AS row "
+                         f"MERGE (n:{label} {{project: $project, id: row.id}}) "
+                         f"SET n = row.props{extra}", rows=chunk)
                 sent += len(chunk)
-        by_type: dict[str, list[dict[str, Any]]] = {}
+        by_type: dict[tuple[str, bool], list[dict[str, Any]]] = {}
         for edge in edges:
-            by_type.setdefault(edge.type, []).append(
-                {"source": edge.source, "target": edge.target, "props": edge.properties})
-        for kind, rows in sorted(by_type.items()):
+            relation = edge.identity[3]
+            by_type.setdefault((edge.type, bool(relation)), []).append(
+                {"source": edge.source, "target": edge.target, "id": relation,
+                 "props": edge.properties})
+        for (kind, identified), rows in sorted(by_type.items()):
             if kind not in ENDPOINTS:
                 raise ProvError(f"cannot store a relationship of type {kind!r} in Neo4j")
             source, target = ENDPOINTS[kind]
+            ends = (f"UNWIND $rows AS row "
+                    f"MATCH (a:{source} {{project: $project, id: row.source}}) "
+                    f"MATCH (b:{target} {{project: $project, id: row.target}}) ")
+            if identified:  # one of several relations between a and b: its own id says which
+                merge = f"MERGE (a)-[r:{kind} {{id: row.id}}]->(b) SET r = row.props"
+            else:  # the relation without an id (MERGE would take one that has an id)
+                merge = (f"OPTIONAL MATCH (a)-[old:{kind}]->(b) WHERE old.id IS NULL "
+                         "WITH a, b, row, collect(old) AS found "
+                         "FOREACH (r IN found | SET r = row.props) "
+                         "FOREACH (_ IN CASE WHEN size(found) = 0 THEN [1] ELSE [] END | "
+                         f"CREATE (a)-[r:{kind}]->(b) SET r = row.props)")
             for chunk in _chunks(rows):
-                self.run(f"UNWIND $rows AS row "
-                         f"MATCH (a:{source} {{id: row.source}}) "
-                         f"MATCH (b:{target} {{id: row.target}}) "
-                         f"MERGE (a)-[r:{kind}]->(b) SET r = row.props", rows=chunk)
+                self.run(ends + merge, rows=chunk)
                 sent += len(chunk)
         return sent
 
@@ -176,7 +200,6 @@ class Neo4jStore:
         if not ids:
             return {}
         rows = self.run(f"UNWIND $ids AS id CALL {{ {_BY_ID} }} "
-                        "WITH n WHERE n.project = $project "
                         "RETURN labels(n)[0] AS label, properties(n) AS props", ids=ids)
         return {row["props"]["id"]: _node(row) for row in rows}
 
@@ -188,16 +211,16 @@ class Neo4jStore:
         types = list(types) if types is not None else list(ENDPOINTS)
         patterns = {"out": ["(n)-[r]->(m)"], "in": ["(n)<-[r]-(m)"],
                     "both": ["(n)-[r]->(m)", "(n)<-[r]-(m)"]}[direction]
-        found: dict[tuple[str, str, str], Edge] = {}
+        found: dict[tuple[str, str, str, str], Edge] = {}
         for pattern in patterns:
             rows = self.run(
                 f"UNWIND $ids AS id CALL {{ {_BY_ID} }} "
-                f"WITH n WHERE n.project = $project MATCH {pattern} WHERE type(r) IN $types "
+                f"WITH DISTINCT n MATCH {pattern} WHERE type(r) IN $types "
                 "RETURN type(r) AS type, startNode(r).id AS source, endNode(r).id AS target, "
                 "properties(r) AS props", ids=ids, types=types)
             for row in rows:
                 edge = Edge(row["type"], row["source"], row["target"], row["props"])
-                found[edge.key] = edge
+                found[edge.identity] = edge
         return [found[key] for key in sorted(found)]
 
     def step(self, ids: Iterable[str], direction: str, types: Iterable[str]
@@ -210,7 +233,7 @@ class Neo4jStore:
         pattern = "(n)-[r]->(m)" if direction == "out" else "(n)<-[r]-(m)"
         rows = self.run(
             f"UNWIND $ids AS id CALL {{ {_BY_ID} }} "
-            f"WITH n WHERE n.project = $project MATCH {pattern} WHERE type(r) IN $types "
+            f"WITH DISTINCT n MATCH {pattern} WHERE type(r) IN $types "
             "RETURN type(r) AS type, startNode(r).id AS source, endNode(r).id AS target, "
             "properties(r) AS rprops, labels(m)[0] AS label, properties(m) AS props",
             ids=ids, types=list(types))
@@ -237,6 +260,7 @@ class Neo4jStore:
             if each not in LABELS:
                 return []
             rows = self.run(f"MATCH (n:{each} {{project: $project, name: $name}}) "
+                            f"WHERE {_PRIMARY.format(label=each)} "
                             f"RETURN '{each}' AS label, properties(n) AS props", name=name)
             found += [_node(row) for row in rows]
         return sorted(found, key=lambda n: n.id)
@@ -252,6 +276,7 @@ class Neo4jStore:
         nodes = []
         for label in LABELS:
             rows = self.run(f"MATCH (n:{label} {{project: $project}}) "
+                            f"WHERE {_PRIMARY.format(label=label)} "
                             f"RETURN '{label}' AS label, properties(n) AS props")
             nodes += [_node(row) for row in rows]
         return sorted(nodes, key=lambda n: (n.label, n.id))
@@ -262,12 +287,13 @@ class Neo4jStore:
             rows = self.run(f"MATCH (a:{source} {{project: $project}})-[r:{kind}]->(b) "
                             "RETURN a.id AS source, b.id AS target, properties(r) AS props")
             edges += [Edge(kind, row["source"], row["target"], row["props"]) for row in rows]
-        return sorted(edges, key=lambda e: e.key)
+        return sorted(edges, key=lambda e: e.identity)
 
     def counts(self) -> dict[str, int]:
         counts = {}
         for label in LABELS:
             counts[label] = self.run(f"MATCH (n:{label} {{project: $project}}) "
+                                     f"WHERE {_PRIMARY.format(label=label)} "
                                      "RETURN count(n) AS n")[0]["n"]
         counts["edges"] = sum(
             self.run(f"MATCH (a:{source} {{project: $project}})-[r:{kind}]->() "
@@ -284,7 +310,17 @@ def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 def _node(row: dict[str, Any]) -> Node:
     props = dict(row["props"])
     node_id = props.pop("id")
-    return Node(node_id, row["label"], props)
+    kinds = props.get("labels")
+    label = kinds[0] if isinstance(kinds, list) and kinds and kinds[0] in LABELS else row["label"]
+    return Node(node_id, label, props)
+
+
+def _also(node: Node) -> tuple[str, ...]:
+    """The labels of a node's other PROV kinds (its `labels` property), from LABELS only."""
+    kinds = node.properties.get("labels")
+    if not isinstance(kinds, list):
+        return ()
+    return tuple(sorted({kind for kind in kinds if kind in LABELS} - {node.label}))
 
 
 def _plain(value: Any) -> Any:
