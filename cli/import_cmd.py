@@ -35,8 +35,9 @@ class _Stages:
 @click.command("import")
 @click.argument("file")
 @click.option("-f", "--format", "fmt", metavar="FORMAT",
-              help="json (PROV-JSON), provn (PROV-N), ttl (PROV-O Turtle) or xml (PROV-XML); "
-                   "default: from the file's extension, else from its first characters.")
+              help="json (PROV-JSON), provn (PROV-N), ttl (PROV-O Turtle), xml (PROV-XML) or "
+                   "jsonld (PROV-JSON-LD); default: from the file's extension, else from its "
+                   "first characters.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def command(file: str, fmt: str | None, as_json: bool) -> None:
     """Load a W3C PROV document (FILE, or - for standard input) written by any tool, or by
@@ -60,7 +61,23 @@ def command(file: str, fmt: str | None, as_json: bool) -> None:
                                    progress=stages)
     finally:
         stages.close()
+    _warn_losses(summary["source"], summary["losses"])
     if as_json:
         json_out(summary)
     else:
         console.print(describe(summary), markup=False)
+
+
+#: Lines of losses shown; the rest are counted in one more line.
+SHOWN_LOSSES = 20
+
+
+def _warn_losses(source: str, losses: list[str]) -> None:
+    """What the PROV library dropped reading the document: one line each on stderr."""
+    from provgraph.ingestors import warn
+
+    for line in losses[:SHOWN_LOSSES]:
+        warn(f"{source}: {line}")
+    if len(losses) > SHOWN_LOSSES:
+        warn(f"{source}: {len(losses) - SHOWN_LOSSES} more values were left out likewise "
+             "(prov import --json lists them all)")

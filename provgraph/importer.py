@@ -1,10 +1,12 @@
 """Importing W3C PROV documents written by any tool (or by `prov export`) into the graph.
 
-The document is read through the `prov` library (PROV-JSON, PROV-N, PROV-O Turtle, PROV-XML)
-and translated by `provgraph.export.from_document`, so a document provgraph exported comes back
-exactly: same ids, same properties. The graph then goes into the journal as "graph" records
-(`Journal.append_graph`) and from there into both indexes, like any capture; the operators,
-`prov log`, `prov show` and Cypher then see it with the rest of the project.
+The document is read through the `prov` library (PROV-JSON, PROV-N, PROV-O Turtle, PROV-XML,
+PROV-JSON-LD) and translated by `provgraph.export.translate`, so a document provgraph exported
+comes back exactly: same ids, same properties, and a document another tool wrote exports again
+as it was (its namespaces, its typing, its relations' ids). The graph then goes into the
+journal as "graph" records (`Journal.append_graph`) and from there into both indexes, like any
+capture; the operators, `prov log`, `prov show` and Cypher then see it with the rest of the
+project.
 
     >>> summary = import_document(repo, Path("pipeline.provjson"))   # doctest: +SKIP
     >>> summary["entities"], summary["skipped"]                       # doctest: +SKIP
@@ -13,22 +15,33 @@ exactly: same ids, same properties. The graph then goes into the journal as "gra
 What becomes of a document:
 
 * **Ids are kept.** Our own names come back bare (``ent-0123...``); another tool's keep their
-  ``prefix:local`` form as the document writes it (``ex:model``; a name in the document's
-  default namespace is its bare local part). That is the node id, in both indexes, usable with
-  `store.node(id)` and as a `--src`/`--dst` of the operators.
+  ``prefix:local`` form as the document writes it (``ex:model``). The prefix is the project's
+  for that namespace URI (`provgraph.export.Names`): the same URI always gets the same prefix,
+  and a prefix this project already gave another URI is renamed (``ex2:model``), so two
+  documents' different ``ex:model`` never share a node; a name in the document's default
+  namespace gets the prefix ``default``. That is the node id, in both indexes, usable with
+  `store.node(id)` and as a `--src`/`--dst` of the operators. The prefixes go into the journal
+  with the graph, and `prov export` writes the names back in their namespaces.
 * **Elements.** ``entity``, ``activity`` and ``agent`` become `Entity`, `Activity` and `Agent`
   nodes; ``prov:label`` is the node's ``name`` (the id when there is none), an activity's
   ``prov:startTime``/``prov:endTime`` its ``started``/``ended``, every other attribute a
-  property named ``prefix:local`` (``ex:rows``). The ``project`` is this repository's.
+  property named ``prefix:local`` (``ex:rows``), with a companion ``ex:rows^^`` where the
+  document typed it otherwise than provgraph would (``prov:type^^ = xsd:QName``). An id the
+  document declares as several kinds (an agent that is also an entity) is one node, its kinds
+  in the property ``labels``. The ``project`` is this repository's.
 * **Relations.** The five the graph has (``used``, ``wasGeneratedBy``, ``wasAssociatedWith``,
-  ``wasAttributedTo``, ``wasDerivedFrom``) become edges. Every other kind (``wasInformedBy``,
-  ``actedOnBehalfOf``, ``specializationOf``...) is skipped and counted by kind, as are
-  relations lacking an end (``used(ex:run, -)``) and relations whose ends are not the kinds of
-  node the relation joins (the graph, and Neo4j's schema, hold only those).
+  ``wasAttributedTo``, ``wasDerivedFrom``) become edges, ``prov:role`` their ``role``, the
+  relation's identifier their ``id``; two relations between the same two nodes are two edges.
+  Every other kind (``wasInformedBy``, ``actedOnBehalfOf``, ``specializationOf``, the
+  PROV-Dictionary relations...) is skipped and counted by kind, as are relations lacking an
+  end (``used(ex:run, -)``) and relations whose ends are not the kinds of node the relation
+  joins (the graph, and Neo4j's schema, hold only those). Nothing is left out silently: what
+  the `prov` library itself drops (a null value, a datatype it cannot resolve) is one warning
+  line each.
 * **Ends named but never declared** (PROV allows ``used(ex:run, ex:data)`` with no
   ``entity(ex:data)``) become bare nodes of the kind the relation implies, unless the graph
   already holds a node of that id, which is then used as it is.
-* **Nothing is duplicated.** Nodes are upserted by id and edges by (type, source, target), and
+* **Nothing is duplicated.** Nodes are upserted by id and edges by (type, source, target, id), and
   what the graph already holds with the same properties is not even written again: importing
   a document twice adds nothing the second time.
 * **Large documents** are written as several journal records of at most `CHUNK_SIZE` elements,
@@ -39,8 +52,9 @@ What becomes of a document:
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,8 +62,8 @@ from typing import Any
 from provgraph.model import (
     ACTIVITY,
     AGENT,
-    EDGE_TYPES,
     ENTITY,
+    LABELS,
     USED,
     WAS_ASSOCIATED_WITH,
     WAS_ATTRIBUTED_TO,
@@ -73,6 +87,7 @@ FORMAT_NAMES = {
     "provn": "provn", "prov-n": "provn",
     "ttl": "ttl", "turtle": "ttl", "prov-o": "ttl",
     "xml": "xml", "provx": "xml", "prov-xml": "xml",
+    "jsonld": "jsonld", "json-ld": "jsonld", "prov-jsonld": "jsonld",
 }
 #: File extensions and the format they stand for.
 EXTENSIONS = {
@@ -80,7 +95,10 @@ EXTENSIONS = {
     ".provn": "provn",
     ".ttl": "ttl",
     ".xml": "xml", ".provx": "xml",
+    ".jsonld": "jsonld",
 }
+#: Node property listing the kinds of a node declared as several (`provgraph.export.KINDS`).
+KINDS = "labels"
 
 #: The kinds of node at each end of the relations the graph holds (DESIGN.md).
 ENDS = {
@@ -94,6 +112,8 @@ ENDS = {
 #: progress(stage, done, total): total None while the size of the stage is not known.
 Progress = Callable[[str, int, "int | None"], None]
 
+_JSON_LD = re.compile(r'"@(context|graph)"\s*:')
+
 
 @dataclass
 class Document:
@@ -104,6 +124,8 @@ class Document:
     nodes: list[Node]
     edges: list[Edge]
     skipped: Counter = field(default_factory=Counter)  # relations left out, by reason
+    namespaces: dict[str, str] = field(default_factory=dict)  # prefixes its names use
+    losses: list[str] = field(default_factory=list)  # what the `prov` library dropped
 
 
 # --------------------------------------------------------------------------- reading
@@ -111,19 +133,22 @@ class Document:
 
 def detect_format(name: str, text: str | None = None, fmt: str | None = None,
                   by_extension: bool = True) -> str:
-    """The format to read: `fmt` if given, else the file's extension, else the text's start."""
+    """The format to read: `fmt` if given, else the file's extension, else the text's start
+    (PROV-JSON-LD is JSON whatever its extension, told by its ``@context``)."""
     if fmt:
         found = FORMAT_NAMES.get(fmt.strip().lower())
         if found is None:
             raise ProvError(f"unknown PROV format {fmt!r}: use json (PROV-JSON), provn (PROV-N), "
-                            "ttl (PROV-O Turtle) or xml (PROV-XML)")
+                            "ttl (PROV-O Turtle), xml (PROV-XML) or jsonld (PROV-JSON-LD)")
         return found
     found = EXTENSIONS.get(os.path.splitext(name)[1].lower()) if by_extension else None
     if found is None and text is not None:
         found = _sniff(text)
+    if found == "json" and text is not None and _JSON_LD.search(text[:65536]):
+        found = "jsonld"
     if found is None:
         raise ProvError(f"cannot tell the PROV format of {name}: give --format json, provn, "
-                        "ttl or xml")
+                        "ttl, xml or jsonld")
     return found
 
 
@@ -176,44 +201,53 @@ def _load(text_or_path: str | os.PathLike[str], name: str | None,
     return text, name or path, True
 
 
-def read(text_or_path: str | os.PathLike[str], fmt: str | None = None,
-         name: str | None = None, is_text: bool | None = None) -> Document:
-    """Read a PROV document (a file, or its text) into nodes and edges; ProvError when it cannot.
+@dataclass
+class _Parsed:
+    name: str
+    format: str
+    loaded: Any  # provgraph.export.Loaded
 
-    `fmt` is one of json, provn, ttl, xml (or a usual spelling: turtle, prov-json...); by
-    default the file's extension decides, else the start of the text. A `str` is taken for a
-    file name unless it is plainly a document; `is_text` settles it either way.
-    """
-    import prov.model as pm
-    from prov.model import PROV_N_MAP
 
-    from provgraph.export import deserialize, from_document
+def _parse(text_or_path: str | os.PathLike[str], fmt: str | None, name: str | None,
+           is_text: bool | None) -> _Parsed:
+    """The document as the `prov` library reads it; ProvError when it cannot."""
+    from provgraph.export import load
 
     text, name, from_file = _load(text_or_path, name, is_text)
     fmt = detect_format(name, text, fmt, by_extension=from_file)
     try:
-        doc = deserialize(text, fmt)
-        if doc.has_bundles():
-            doc = doc.flattened()
-        nodes, edges = from_document(doc)
+        return _Parsed(name, fmt, load(text, fmt))
     except (ValueError, TypeError) as exc:
-        reason = " ".join(str(exc).split())
-        raise ProvError(f"{name}: {reason}") from None
-    skipped: Counter = Counter()
-    relations: Counter = Counter()
-    for record in doc.get_records(pm.ProvRelation):
-        kind = PROV_N_MAP.get(record.get_type(), str(record.get_type()))
-        if kind in EDGE_TYPES:
-            relations[kind] += 1
-        else:
-            skipped[kind] += 1
-    kept = Counter(edge.type for edge in edges)
-    for kind, count in relations.items():
-        if count > kept[kind]:  # from_document leaves out relations lacking an end
-            skipped[f"{kind} lacking an end"] += count - kept[kind]
-    if not nodes and not edges and not skipped:
-        raise ProvError(f"{name} holds no PROV entities, activities, agents or relations")
-    return Document(name, fmt, nodes, edges, skipped)
+        raise ProvError(f"{name}: {' '.join(str(exc).split())}") from None
+
+
+def _translate(parsed: _Parsed, namespaces: Mapping[str, str] | None) -> Document:
+    """The parsed document as nodes and edges named with the project's prefixes."""
+    from provgraph.export import Names, translate
+
+    try:
+        found = translate(parsed.loaded.document, Names(namespaces),
+                          reconcile=parsed.format == "ttl")
+    except (ValueError, TypeError) as exc:
+        raise ProvError(f"{parsed.name}: {' '.join(str(exc).split())}") from None
+    skipped = Counter(parsed.loaded.skipped) + found.skipped
+    if not found.nodes and not found.edges and not skipped:
+        raise ProvError(f"{parsed.name} holds no PROV entities, activities, agents or relations")
+    return Document(parsed.name, parsed.format, found.nodes, found.edges, skipped,
+                    found.namespaces, list(parsed.loaded.losses))
+
+
+def read(text_or_path: str | os.PathLike[str], fmt: str | None = None,
+         name: str | None = None, is_text: bool | None = None,
+         namespaces: Mapping[str, str] | None = None) -> Document:
+    """Read a PROV document (a file, or its text) into nodes and edges; ProvError when it cannot.
+
+    `fmt` is one of json, provn, ttl, xml, jsonld (or a usual spelling: turtle, prov-json...);
+    by default the file's extension decides, else the start of the text. A `str` is taken for
+    a file name unless it is plainly a document; `is_text` settles it either way.
+    `namespaces` are the project's prefixes, which the names take (`provgraph.export.Names`).
+    """
+    return _translate(_parse(text_or_path, fmt, name, is_text), namespaces)
 
 
 # --------------------------------------------------------------------------- planning
@@ -225,15 +259,43 @@ class Plan:
 
     nodes: list[Node]  # new or changed nodes, with their properties as the index will hold them
     edges: list[Edge]
-    counts: Counter  # the document's nodes by label, and "relations"
+    counts: Counter  # the document's nodes by kind, and "relations"
     mentioned: int  # nodes the document names in a relation but never declares
     unchanged: int  # elements the graph already holds exactly
     skipped: Counter
+    namespaces: dict[str, str] = field(default_factory=dict)
 
 
 def _batches(items: list[Any], size: int) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def kinds_of(node: Node) -> list[str]:
+    """A node's PROV kinds, its label first (`KINDS` lists them when there are several)."""
+    listed = node.properties.get(KINDS)
+    others = [kind for kind in listed if kind in LABELS] if isinstance(listed, list) else []
+    return list(dict.fromkeys([node.label, *others]))
+
+
+def _merged(old: Node | None, node: Node, project: str) -> Node:
+    """The node the graph will hold: the document's, declared as it says; where the graph
+    holds the id as another kind, one node of both kinds (PROV lets an agent be an entity),
+    the document's properties over the graph's."""
+    properties = {"name": node.id, **node.properties}
+    kinds = kinds_of(node)
+    if old is not None and old.label != node.label:
+        kinds = list(dict.fromkeys([*kinds_of(old), *kinds]))
+        properties = {**old.properties, **properties}
+        label = old.label
+    else:
+        if old is not None:
+            kinds = list(dict.fromkeys([*kinds, *kinds_of(old)]))
+        label = node.label
+    properties.pop(KINDS, None)
+    if len(kinds) > 1:
+        properties[KINDS] = kinds
+    return Node(node.id, label, {**flatten(properties), "project": project})
 
 
 def plan(store, document: Document, project: str, progress: Progress | None = None,
@@ -250,57 +312,55 @@ def plan(store, document: Document, project: str, progress: Progress | None = No
         if progress:
             progress(stage, min(done * batch, len(ids)), len(ids))
 
-    kinds: dict[str, str] = {}  # id -> label, for what the graph will hold after the import
+    kinds: dict[str, list[str]] = {}  # id -> kinds, for what the graph will hold afterwards
     nodes: list[Node] = []
+    counts: Counter = Counter()
     for node in document.nodes:
-        old = existing.get(node.id)
-        if old is not None and old.label != node.label:
-            # One id, one node: a node of another kind would be a second node in Neo4j.
-            skipped[f"{node.label.lower()} whose id is already another kind of node"] += 1
-            kinds[node.id] = old.label
-            continue
-        kinds[node.id] = node.label
-        properties = {"name": node.id, **node.properties}
-        nodes.append(Node(node.id, node.label, {**flatten(properties), "project": project}))
+        merged = _merged(existing.get(node.id), node, project)
+        kinds[node.id] = kinds_of(merged)
+        counts.update(kinds_of(node))
+        nodes.append(merged)
 
     mentioned: dict[str, str] = {}  # ends the document names but never declares -> label
     placeholders: dict[str, Node] = {}
-    edges: dict[tuple[str, str, str], Edge] = {}
+    edges: dict[tuple[str, str, str, str], Edge] = {}
     for edge in document.edges:
         wanted = ENDS[edge.type]
         fits = True
         for end, label in zip((edge.source, edge.target), wanted, strict=True):
             known = kinds.get(end)
             if known is None:  # named, never declared: the graph's node, or PROV implies it
-                known = existing[end].label if end in existing else label
-                kinds[end] = mentioned[end] = known
+                known = kinds_of(existing[end]) if end in existing else [label]
+                kinds[end] = known
+                mentioned[end] = known[0]
                 if end not in existing:
                     placeholders[end] = Node(end, label, {"name": end, "project": project})
-            fits = fits and known == label
+            fits = fits and label in known
         if fits:
-            edges[edge.key] = Edge(edge.type, edge.source, edge.target, flatten(edge.properties))
+            flat = Edge(edge.type, edge.source, edge.target, flatten(edge.properties))
+            edges[flat.identity] = flat
         else:
             skipped[f"{edge.type} between the wrong kinds of node"] += 1
 
-    counts = Counter(node.label for node in nodes)
     counts.update(mentioned.values())
     counts["relations"] = len(edges)
     # What the graph already holds exactly is not written again.
     new_nodes = [node for node in [*placeholders.values(), *nodes]
                  if not _same_node(existing.get(node.id), node)]
     sources = sorted({edge.source for edge in edges.values()})
-    present: dict[tuple[str, str, str], Edge] = {}
+    present: dict[tuple[str, str, str, str], Edge] = {}
     stage = "comparing relations with the graph"
     for done, part in enumerate(_batches(sources, batch), 1):
         for edge in store.edges(part, "out"):
-            if edge.key in edges:
-                present[edge.key] = edge
+            if edge.identity in edges:
+                present[edge.identity] = edge
         if progress:
             progress(stage, min(done * batch, len(sources)), len(sources))
     new_edges = [edge for key, edge in edges.items()
                  if key not in present or present[key].properties != edge.properties]
     unchanged = len(placeholders) + len(nodes) + len(edges) - len(new_nodes) - len(new_edges)
-    return Plan(new_nodes, new_edges, counts, len(mentioned), unchanged, skipped)
+    return Plan(new_nodes, new_edges, counts, len(mentioned), unchanged, skipped,
+                dict(document.namespaces))
 
 
 def _same_node(old: Node | None, new: Node) -> bool:
@@ -340,7 +400,7 @@ def write(repo: Repository, plan: Plan, source: str, progress: Progress | None =
         commits.append(journal.append_graph(
             [x for kind, x in part if kind == "node"],
             [x for kind, x in part if kind == "edge"],
-            source=label, agent=agent))
+            source=label, agent=agent, namespaces=plan.namespaces))
         if progress:
             progress("writing the journal", number, len(parts))
     return commits
@@ -359,8 +419,9 @@ def import_document(repo: Repository, text_or_path: str | os.PathLike[str],
     The summary: ``source``, ``format``, ``entities``, ``activities``, ``agents`` and
     ``relations`` (what the document brings, ``mentioned`` of the nodes being ones it only
     names in a relation), ``written`` and ``unchanged`` (elements written, and already in the graph
-    as they are), ``skipped`` (relations and nodes left out, by kind) and ``records`` (journal
-    records appended).
+    as they are), ``skipped`` (relations and nodes left out, by kind), ``records`` (journal
+    records appended) and ``losses`` (what the `prov` library dropped reading it, one line
+    each: a null value, a datatype that does not resolve...).
     """
     from provgraph.capture import recover
     from provgraph.config import Config
@@ -370,7 +431,7 @@ def import_document(repo: Repository, text_or_path: str | os.PathLike[str],
         shown = name or ("the document" if _is_text(text_or_path, is_text)
                          else os.fspath(text_or_path))
         progress(f"reading {shown}", 0, None)
-    document = read(text_or_path, fmt, name, is_text)
+    parsed = _parse(text_or_path, fmt, name, is_text)
     repo.ensure_prov_dir()
     recover(repo)
 
@@ -379,6 +440,7 @@ def import_document(repo: Repository, text_or_path: str | os.PathLike[str],
             progress("indexing the journal", done, total)
 
     with open_index(repo, progress=indexing) as store:
+        document = _translate(parsed, store.meta("namespaces", {}))
         decided = plan(store, document, repo.project, progress)
     commits = write(repo, decided, document.name, progress, chunk_size)
     if commits:
@@ -400,6 +462,7 @@ def import_document(repo: Repository, text_or_path: str | os.PathLike[str],
         "unchanged": decided.unchanged,
         "skipped": dict(sorted(decided.skipped.items())),
         "records": len(commits),
+        "losses": document.losses,
     }
 
 

@@ -214,9 +214,10 @@ def test_another_tools_document_keeps_its_ids_on_both_indexes(synced, tmp_path):
                 "ended": "2024-03-01T11:30:00.000000+00:00"}
             assert store.node(model).properties["ex:accuracy"] == 0.93
             assert store.node(f"ex:alice-{token}").properties["prov:type"] == "prov:Person"
+            assert store.node(f"ex:alice-{token}").properties["prov:type^^"] == "xsd:QName"
             assert store.node(f"ex:report-{token}").label == "Entity"
             [used] = [e for e in store.edges([training], "out") if e.type == "used"]
-            assert used.properties == {"prov:role": "training set"}
+            assert used.properties == {"role": "training set"}
         assert graph_of(neo4j) == graph_of(embedded)
         assert {e.type for e in neo4j.all_edges()} == set(EDGE_TYPES)
 
@@ -258,8 +259,10 @@ ex:evaluate a prov:Activity ; prov:used ex:model ; prov:wasInformedBy ex:train .
         "ex:data": ("Entity", {"name": "data.csv", "ex:rows": 3}),
         "ex:train": ("Activity", {"name": "ex:train",
                                   "started": "2024-01-01T00:00:00.000000+00:00"}),
-        "ex:bob": ("Agent", {"name": "ex:bob", "prov:type": "prov:Person"}),
-        "ex:model": ("Entity", {"name": "ex:model", "ex:size": 42}),
+        "ex:bob": ("Agent", {"name": "ex:bob", "prov:type": "prov:Person",
+                             "prov:type^^": "xsd:QName"}),
+        # Turtle's bare 42 is an xsd:integer: kept as such for export
+        "ex:model": ("Entity", {"name": "ex:model", "ex:size": 42, "ex:size^^": "xsd:integer"}),
         "ex:evaluate": ("Activity", {"name": "ex:evaluate"}),
     }
     assert set(edges) == {
@@ -352,7 +355,8 @@ def test_bad_input_is_one_line_and_exit_1(repo, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("just some notes\n")
     assert one_line_error(repo.prov("import", str(notes))) == (
-        f"prov: cannot tell the PROV format of {notes}: give --format json, provn, ttl or xml")
+        f"prov: cannot tell the PROV format of {notes}: give --format json, provn, ttl, xml or "
+        "jsonld")
 
     provn = tmp_path / "bad.provn"
     provn.write_text("document\n  entity(\nendDocument\n")
