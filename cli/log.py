@@ -27,6 +27,8 @@ def _status(props: dict) -> str:
     if props.get("status") == "interrupted":
         return "[yellow]interrupted[/]"
     code = props.get("exit_code")
+    if code is None:
+        return ""  # an imported activity may say nothing of how it ended
     return f"[green]exit {code}[/]" if code == 0 else f"[red]exit {safe(code)}[/]"
 
 
@@ -58,7 +60,8 @@ def command(limit: int | None, as_json: bool) -> None:
         started = _when(props.get("started"))
         console.print(f"[bold cyan]{safe(entry.activity.id)}[/]  {safe(started)}  "
                       f"[bold]{safe(agents)}[/]  {_status(props)}  [dim]{_duration(props)}[/]")
-        console.print(f"    {printable(props.get('command', ''))}", markup=False)
+        if props.get("command"):
+            console.print(f"    {printable(props['command'])}", markup=False)
         if props.get("message"):
             console.print(f"    [dim]{'note':<10}[/] {safe(props['message'])}")
         for title, names in (("used", [n.name for n in entry.used]),

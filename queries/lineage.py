@@ -2,9 +2,11 @@
 
 The walk follows PROV edges level by level, one batched query per level: from an entity to the
 activity that generated it and on to what that activity used; across `wasDerivedFrom` when the
-change was made outside provgraph (`missing: true`, the only link there is), or along every
-revision with `revisions=True`. A node reached twice is expanded once; later mentions are
-marked `seen` so the tree stays as small as the graph.
+change was made outside provgraph (`missing: true`, the only link there is), along every
+revision with `revisions=True`, and always across a derivation another tool recorded (an
+imported `wasDerivedFrom` between entities that are not two versions of one file). A node
+reached twice is expanded once; later mentions are marked `seen` so the tree stays as small as
+the graph.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from provgraph.model import (
     WAS_DERIVED_FROM,
     WAS_GENERATED_BY,
     Node,
+    version_link,
 )
 
 
@@ -57,12 +60,16 @@ def _walk(store, start: Node, depth: int | None, revisions: bool, backwards: boo
             links = [(e.target, e.source, e) for e in edges] + [
                 (e.source, e.target, e) for e in agents]
         nodes = store.nodes(other for _, other, _ in links)
+        parents = {step.node.id: step.node for step in frontier}
         by_parent: dict[str, list[tuple[Node, Any]]] = {}
         for parent, other, edge in links:
-            if edge.type == WAS_DERIVED_FROM and not (revisions or edge.properties.get("missing")):
-                continue
-            if other in nodes:
-                by_parent.setdefault(parent, []).append((nodes[other], edge))
+            if edge.type == WAS_DERIVED_FROM and not (revisions or edge.properties.get("missing")) \
+                    and version_link(parents.get(parent), nodes.get(other)):
+                continue  # a file's previous version: the activity path says where it came from
+            children = by_parent.setdefault(parent, [])
+            if other in nodes and not any(node.id == other and e.type == edge.type
+                                          for node, e in children):
+                children.append((nodes[other], edge))  # once, however many relations join them
         next_frontier = []
         for step in frontier:
             children = sorted(by_parent.get(step.node.id, []),

@@ -26,13 +26,14 @@ def log(store, limit: int | None = None) -> list[LogEntry]:
     outgoing = store.edges(entries, "out", [USED, WAS_ASSOCIATED_WITH])
     incoming = store.edges(entries, "in", [WAS_GENERATED_BY])
     related = store.nodes([e.target for e in outgoing] + [e.source for e in incoming])
-    lists: dict[tuple[str, str], list[Node]] = defaultdict(list)
-    for edge in outgoing:
-        lists[(edge.source, edge.type)].append(related[edge.target])
+    lists: dict[tuple[str, str], dict[str, Node]] = defaultdict(dict)
+    for edge in outgoing:  # a node once, however many relations join them (imported PROV)
+        lists[(edge.source, edge.type)][edge.target] = related[edge.target]
     for edge in incoming:
-        lists[(edge.target, edge.type)].append(related[edge.source])
+        lists[(edge.target, edge.type)][edge.source] = related[edge.source]
     for activity_id, entry in entries.items():
-        entry.agents = lists[(activity_id, WAS_ASSOCIATED_WITH)]
-        entry.used = sorted(lists[(activity_id, USED)], key=lambda n: n.name)
-        entry.generated = sorted(lists[(activity_id, WAS_GENERATED_BY)], key=lambda n: n.name)
+        entry.agents = list(lists[(activity_id, WAS_ASSOCIATED_WITH)].values())
+        entry.used = sorted(lists[(activity_id, USED)].values(), key=lambda n: n.name)
+        entry.generated = sorted(lists[(activity_id, WAS_GENERATED_BY)].values(),
+                                 key=lambda n: n.name)
     return list(entries.values())

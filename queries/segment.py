@@ -4,7 +4,9 @@ The semantics are ProvDB's `PgSeg(Vsrc, Vdst, B)` as fixed in docs/operators.md.
 step runs, in PROV's direction, from an entity back to what it came from: through the activity
 that generated it to what that activity used (`e -wasGeneratedBy-> a -used-> e'`, one
 activity), or across a revision made outside provgraph (`e -wasDerivedFrom{missing}-> e'`, no
-activity; every revision with `follow_revisions`). The *core* is every vertex on such a path
+activity; every revision with `follow_revisions`), or across a derivation another tool recorded
+(an imported `wasDerivedFrom` between entities that are not two versions of one file). The
+*core* is every vertex on such a path
 from a destination back to a source, passing at most `hops` activities; the *segment* adds the
 context (every entity a core activity used or generated, and the agents) and every edge among
 its vertices whose type is not excluded.
@@ -37,6 +39,7 @@ from provgraph.model import (
     WAS_GENERATED_BY,
     Edge,
     Node,
+    version_link,
 )
 from provgraph.repo import ProvError
 
@@ -274,8 +277,10 @@ class _Filter:
 
     def passes(self, edge: Edge, node: Node) -> bool:
         if edge.type == WAS_DERIVED_FROM and not (self.criteria.follow_revisions
-                                                   or edge.properties.get("missing")):
-            return False
+                                                   or edge.properties.get("missing")) \
+                and version_link(self.nodes.get(edge.source), self.nodes.get(edge.target)):
+            return False  # a file's previous version: its activity path says it (an imported
+            # derivation between other entities may be all there is: followed)
         return self.verdict.get(node.id, False)
 
     def allows(self, node: Node) -> bool:
@@ -399,7 +404,7 @@ def _induced(store, nodes: dict[str, Node], criteria: Criteria) -> list[Edge]:
     if not nodes or not kinds:
         return []
     edges = store.edges(list(nodes), "out", kinds)
-    return sorted((e for e in edges if e.target in nodes), key=lambda e: e.key)
+    return sorted((e for e in edges if e.target in nodes), key=lambda e: e.identity)
 
 
 # -- saved segments ------------------------------------------------------------------------------
