@@ -358,6 +358,13 @@ def _lexical(value: Any) -> str:
     return str(value)
 
 
+_LANGTAG = re.compile(r"[a-zA-Z]+(-[a-zA-Z0-9]+)*\Z")  # PROV-N's LANGTAG, without the @
+
+
+class Untagged(UserWarning):
+    """A value imported with a language tag no PROV format can state, exported without it."""
+
+
 class _Writer:
     """Values and names as a `prov` document holds them, for one export."""
 
@@ -381,7 +388,12 @@ class _Writer:
         if not datatype or isinstance(value, list | tuple | dict):
             return self.plain(value)
         if datatype.startswith("@"):
-            return pm.Literal(_lexical(value), langtag=datatype[1:])
+            if _LANGTAG.match(datatype[1:]):
+                return pm.Literal(_lexical(value), langtag=datatype[1:])
+            # no format can state it (PROV-N's LANGTAG, RDF's and XML's language tags)
+            warnings.warn(f"the language tag {datatype[1:]!r} of {_lexical(value)!r} is not a "
+                          "BCP 47 tag: written without it", Untagged, stacklevel=2)
+            return _lexical(value)
         if datatype == _XSD_QNAME and isinstance(value, str):
             return self.names.qname(value)
         if datatype == _XSD_ANYURI and isinstance(value, str):
@@ -597,9 +609,13 @@ def serialize(nodes: Iterable[Node], edges: Iterable[Edge], fmt: str,
         warn(f"export left out {skipped.get('nodes', 0)} node(s) of a label other than "
              f"Entity, Activity and Agent and {skipped.get('edges', 0)} edge(s) of a type other "
              "than the five PROV relations")
-    doc = to_document(nodes, edges, namespaces,
-                      XML_JSON_DATATYPE if fmt == "xml" else JSON_DATATYPE)
-    with _quiet_rdflib():
+    with _quiet_rdflib(), warnings.catch_warnings(record=True) as caught:
+        # `prov` warns of values a later release may reject, written as the graph holds them;
+        # what cannot be written as it is (`Untagged`) is said below, one line each
+        warnings.simplefilter("ignore", pm.ProvFutureRejectionWarning)
+        warnings.simplefilter("always", Untagged)
+        doc = to_document(nodes, edges, namespaces,
+                          XML_JSON_DATATYPE if fmt == "xml" else JSON_DATATYPE)
         if fmt == "xml":
             text = _xml(doc)
         elif fmt == "ttl":
@@ -607,6 +623,13 @@ def serialize(nodes: Iterable[Node], edges: Iterable[Edge], fmt: str,
         else:
             text = doc.serialize(format=name, **options)
     assert text is not None  # no destination given: `prov` returns the text
+    untagged = list(dict.fromkeys(str(w.message) for w in caught
+                                  if issubclass(w.category, Untagged)))
+    if untagged:
+        from provgraph.ingestors import warn
+
+        for message in untagged:
+            warn(f"export: {message}")
     if fmt == "json":
         text = _interoperable_json(text)
     return text if text.endswith("\n") else text + "\n"
@@ -888,6 +911,7 @@ def translate(doc: pm.ProvDocument, names: Names | None = None,
     elements: dict[pm.QualifiedName, list[pm.ProvRecord]] = {}
     relations: dict[Any, list[pm.ProvRecord]] = {}
     skipped: Counter = Counter()
+    left_out: set[Any] = set()
     for number, record in enumerate(records):
         record_type = type(record)
         if record_type in _ELEMENT_LABELS:
@@ -899,7 +923,12 @@ def translate(doc: pm.ProvDocument, names: Names | None = None,
                 else number  # one relation described in several statements: one edge
             relations.setdefault(key, []).append(record)
         elif isinstance(record, pm.ProvRelation):
-            skipped[PROV_N_MAP.get(record.get_type(), str(record.get_type()))] += 1
+            # one relation however many statements describe it (by id), or repeat it
+            once = (record_type, record.identifier) if record.identifier is not None \
+                else record
+            if once not in left_out:
+                left_out.add(once)
+                skipped[PROV_N_MAP.get(record.get_type(), str(record.get_type()))] += 1
     nodes = {node.id: node for node in (_element_to_node(reader, group)
                                         for group in elements.values())}
     edges: list[Edge] = []
