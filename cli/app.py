@@ -9,7 +9,7 @@ import click
 
 from provgraph import gitio
 from provgraph.cli import MODULES
-from provgraph.repo import ProvError
+from provgraph.repo import ProvError, Repository
 
 
 class ProvGroup(click.Group):
@@ -40,6 +40,7 @@ class ProvGroup(click.Group):
         except (ProvError, gitio.GitError) as exc:
             from provgraph.text import printable  # a message may quote a pulled name
 
+            _derived_damage(exc)
             click.echo(f"prov: {printable(str(exc))}", err=True)
             sys.exit(1)
         except BrokenPipeError:  # `prov log --json | head`
@@ -47,6 +48,25 @@ class ProvGroup(click.Group):
             sys.exit(0)
         except KeyboardInterrupt:
             sys.exit(130)
+        except Exception as exc:
+            _derived_damage(exc)
+            raise
+
+
+def _derived_damage(exc: Exception) -> None:
+    """A derived file (the index, the search index) found damaged in the middle of a command:
+    removed, said in one line; the next command makes it again from the journal."""
+    from provgraph.state import damaged
+
+    try:
+        found = damaged(exc, Repository.discover(os.getcwd()).prov_dir)
+    except (ProvError, gitio.GitError):
+        return
+    if found is not None:
+        found.remove()
+        click.echo(f"prov: {found}: it was removed, and is made again from the journal: run "
+                   "the command again", err=True)
+        sys.exit(1)
 
 
 @click.group(cls=ProvGroup, context_settings={"help_option_names": ["-h", "--help"]})

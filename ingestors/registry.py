@@ -17,6 +17,7 @@ import re
 import sys
 
 from provgraph.ingestors import Ingestor, warn
+from provgraph.state import list_of, read_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -220,13 +221,10 @@ def _listed_plugins(cache_dir: str | None) -> list[dict[str, Any]]:
     signature = _path_signature()
     cache = os.path.join(cache_dir, "entry-points.json") if cache_dir else None
     if cache:
-        try:
-            with open(cache, "rb") as handle:
-                stored = json.loads(handle.read())
-            if stored.get("signature") == signature:
-                return stored["plugins"]
-        except (OSError, ValueError):
-            pass
+        stored = read_json(cache)  # derived: damaged, it is made again
+        if (isinstance(stored, dict) and stored.get("signature") == signature
+                and _sound_plugins(stored.get("plugins"))):
+            return stored["plugins"]
     plugins = _scan_plugins()
     if cache:
         from provgraph.gitio import write_file_atomic
@@ -235,6 +233,21 @@ def _listed_plugins(cache_dir: str | None) -> list[dict[str, Any]]:
             write_file_atomic(cache, json.dumps({"signature": signature, "plugins": plugins})
                               .encode(), durable=False)
     return plugins
+
+
+def _sound_plugins(plugins: Any) -> bool:
+    """Whether the cached plugin list has the shape `_scan_plugins` writes."""
+    return list_of(plugins, dict) and all(
+        all(isinstance(p.get(k), str) for k in ("name", "value", "pattern", "dist"))
+        and list_of(p.get("streams", []), str) and _compiles(p["pattern"]) for p in plugins)
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
 
 
 def _scan_plugins() -> list[dict[str, Any]]:

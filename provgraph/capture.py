@@ -55,7 +55,9 @@ class Session:
         """Find the repository and finish any capture a killed `prov` left behind."""
         repo = repo or Repository.discover(cwd)
         repo.ensure_prov_dir()
+        repo.ensure_recordable()
         session = cls.for_repository(repo, message)
+        session.journal.check_lock()  # one that stays: said before the command runs
         reconcile(session)
         session.walk = walk
         return session
@@ -68,9 +70,11 @@ class Session:
 
 
 def recover(repo: Repository) -> None:
-    """What every reading command does first: finish the records of killed captures."""
+    """What every reading command does first: finish the records of killed captures, and
+    clear the scratch files killed processes left."""
     if recovery.abandoned(repo):
         reconcile(Session.for_repository(repo))
+    recovery.remove_abandoned_scratch(repo)
 
 
 def reconcile(session: Session) -> None:
@@ -79,11 +83,16 @@ def reconcile(session: Session) -> None:
         return
     with locked(session.repo.prov_path("recovery.lock")):
         for marker in recovery.abandoned(session.repo):
+            written = recovery.recorded(session.repo, marker)
+            if written is not None:  # killed between writing its record and tidying up
+                recovery.done(session.repo, marker, written.get("after"))
+                continue
             record = marker.record["record"]
             large = {p: LargeFile(**f) for p, f in marker.record.get("large", {}).items()}
             before = Snapshot(record["before"], large)
             after = session.snapshots.take()
             record["ended"] = now()
+            recovery.fileview_output(session.repo, marker, after.tree)
             observe_run(session, record, before, after, record.get("used", []), None)
             finish(session, record, before, after, None)
             recovery.done(session.repo, marker, after.tree)
@@ -279,8 +288,8 @@ def _say_once(repo: Repository, reason: str) -> None:
     """Tell the user, once per clone and reason, that file access is not traced."""
     path = repo.prov_path("trace-notice")
     try:
-        with open(path) as handle:
-            if handle.read().strip() == reason:
+        with open(path, "rb") as handle:
+            if handle.read().strip() == reason.encode():
                 return
     except OSError:
         pass

@@ -11,6 +11,7 @@ import json
 import os
 import re
 
+from provgraph import state
 from provgraph.repo import ProvError
 
 TYPE_CHECKING = False
@@ -114,8 +115,9 @@ class Config:
         self.project = _read_toml(self.project_file)
         project = _flatten(self.project)
         _refuse_secrets(self.project_file, project)
-        self.local = _read_json(self.local_file)
-        self.values = {**DEFAULTS, **project, **self.local}
+        self.local, self.local_damage = _read_json(self.local_file)
+        self.values = {**DEFAULTS, **_checked(".prov.toml", project),
+                       **_checked(state.shown(self.local_file), self.local)}
         for key, variable in ENVIRONMENT.items():
             if os.environ.get(variable):
                 self.values[key] = os.environ[variable]
@@ -170,15 +172,23 @@ class Config:
     def set_local(self, key: str, value: Any) -> None:
         """Store one key in this clone's config (never in a committed file; owner-only);
         text is checked and typed by `check_key` (`"false"` is stored as false)."""
+        self._refuse_damaged()
         self.local[key] = check_key(key, value) if isinstance(value, str) else value
         self._write_local()
 
     def unset_local(self, key: str) -> bool:
+        self._refuse_damaged()
         if key not in self.local:
             return False
         del self.local[key]
         self._write_local()
         return True
+
+    def _refuse_damaged(self) -> None:
+        """A damaged config.json is the user's to mend: never overwritten with what was
+        readable of it."""
+        if self.local_damage:
+            raise ProvError(self.local_damage)
 
     def _write_local(self) -> None:
         from provgraph.gitio import write_file_atomic
@@ -313,11 +323,78 @@ _SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
 }
 
 
-def _read_json(path: str) -> dict[str, Any]:
+def _read_json(path: str) -> tuple[dict[str, Any], str | None]:
+    """This clone's settings, and what is wrong with the file when it is damaged: then its
+    settings are left out (said once, in one line) and the command goes on with the others."""
+    found = state.read_json(path, {})
+    if isinstance(found, dict):
+        return found, None
+    problem = (f"{state.shown(path)} is damaged (not a JSON object): fix it, or remove it and "
+               "set again what `prov config set` had set")
+    state.warn(f"{problem}; its settings are left out")
+    return {}, problem
+
+
+def _is_size(value: Any) -> bool:
     try:
-        with open(path, "rb") as handle:
-            return json.loads(handle.read())
-    except FileNotFoundError:
-        return {}
-    except ValueError as exc:
-        raise ProvError(f"{path}: {exc}") from None
+        return not isinstance(value, bool) and parse_size(value) >= 0
+    except ProvError:
+        return False
+
+
+def _is_switch(value: Any) -> bool:
+    return isinstance(value, bool) or (isinstance(value, str | int) and str(value).strip()
+                                       .lower() in ("0", "1", "on", "off", "true", "false",
+                                                    "yes", "no"))
+
+
+def _is_text(value: Any) -> bool:
+    """A string; a number too (`prov config set neo4j.password 12345` stores a number)."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _is_memory(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+#: What each setting read back from `.prov.toml` or config.json must be (already typed: TOML's
+#: booleans, `_SETTINGS`' stored values): (test, what to write). Anything else is left out
+#: with one warning naming it; the default stands.
+_READ_CHECKS: dict[str, tuple[Any, str]] = {
+    "capture.large_file_limit": (_is_size, "a size such as 100MB or 64MiB"),
+    "capture.ignored": (lambda v: v in ("digest", "content", "skip"),
+                        'one of "digest", "content", "skip"'),
+    "capture.trace": (_is_switch, '"on" or "off"'),
+    "neo4j.uri": (_is_text, "a bolt:// or neo4j:// URI"),
+    "neo4j.user": (_is_text, "a string"),
+    "neo4j.password": (_is_text, "a string"),
+    "neo4j.database": (_is_text, "a string"),
+    "neo4j.autosync": (_is_switch, "true or false"),
+    "fileview.memory_limit": (_is_memory, "a size such as 2GB, or a share such as 25%"),
+    "fileview.why": (_is_switch, "true or false"),
+}
+#: Tables whose keys are settings: a value in their place is a mistake worth a word.
+TABLES = frozenset(key.split(".")[0] for key in DEFAULTS)
+
+
+def _checked(source: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The settings of `source` that have the type they need; one warning line for each
+    that does not (`redact.*` are checked where they are used, which fails closed)."""
+    kept = {}
+    for key, value in values.items():
+        test, wanted = _READ_CHECKS.get(key, (None, ""))
+        if key in TABLES:
+            state.warn(f"{source}: {key} is a table of settings ([{key}]), not "
+                       f"{_shown_value(key, value)}; ignored")
+        elif test is not None and not test(value):
+            state.warn(f"{source}: {key} must be {wanted}, not {_shown_value(key, value)}; "
+                       f"the default ({DEFAULTS[key]}) is used")
+        else:
+            kept[key] = str(value) if test is _is_text else value
+    return kept
+
+
+def _shown_value(key: str, value: Any) -> str:
+    text = repr(shown(key, value))
+    return text if len(text) <= 40 else text[:37] + "..."
+

@@ -210,6 +210,14 @@ class RefMoved(GitError):
     """A compare-and-swap of a ref found another value than expected."""
 
 
+class RefLocked(RefMoved):
+    """Another process holds the ref's `.lock` file (git's lock protocol)."""
+
+    def __init__(self, message: str, lock: str):
+        super().__init__(message)
+        self.lock = lock
+
+
 def update_ref(common_dir: str, ref: str, new: str, old: str | None, root: str) -> None:
     """Move `ref` from `old` (None: absent) to `new`, durably, as `git update-ref` would.
 
@@ -229,7 +237,7 @@ def update_ref(common_dir: str, ref: str, new: str, old: str | None, root: str) 
     try:
         fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
-        raise RefMoved(f"{ref} is locked by another process") from None
+        raise RefLocked(f"{ref} is locked by another process ({lock} exists)", lock) from None
     try:
         try:
             os.write(fd, new.encode() + b"\n")

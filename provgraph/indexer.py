@@ -235,6 +235,8 @@ class Indexer:
         tips = self.journal.tips()  # read once: records landing meanwhile wait for next time
         if tips and not since:
             return self.rebuild(progress)  # the first catch-up: every record, judged at once
+        if self.store.meta("project") not in (None, self.repo.project):
+            return self.rebuild(progress)  # ids derive from the project id, which changed
         try:
             entries = sorted(self.journal.entries(since, tips),
                              key=lambda e: order_key(e.record))
@@ -347,6 +349,7 @@ class Indexer:
             self.store.set_meta("sequence", replay.sequence)
             self.store.set_meta("last_key", list(order_key(entries[-1].record)))
         self.store.set_meta("tips", tips)
+        self.store.set_meta("project", self.repo.project)
         return done
 
     def _agents_kept(self, made: list[tuple[str | None, Node]]) -> list[Node]:
@@ -414,25 +417,56 @@ def open_index(repo: Repository, progress: Progress | None = None, rebuild: bool
     """The embedded index, caught up with the journal; read-only when nothing was pending.
 
     The comparison of journal tips with what was last indexed costs one git process, so
-    reading stays cheap; catching up takes a lock so concurrent readers do it once.
+    reading stays cheap; catching up takes a lock so concurrent readers do it once. The index
+    is derived: one found damaged is removed and made again from the journal (said in one
+    line, since what `prov fileview why` keeps there is recorded again only by a refresh).
     """
-    from provgraph.stores.embedded import SCHEMA_VERSION, EmbeddedStore
+    from provgraph.stores.embedded import IndexDamaged
 
     repo.ensure_prov_dir()
     path = Path(repo.prov_path("index.duckdb"))
+    try:
+        return _open_index(repo, path, progress, rebuild)
+    except IndexDamaged as exc:
+        from provgraph import state
+
+        exc.remove()
+        state.warn(f"{exc}: it is made again from the journal (the record-level lineage of "
+                   "file views it held is recorded again by `prov fileview refresh --force "
+                   "NAME`)")
+    return _open_index(repo, path, progress, rebuild=True)
+
+
+def _open_index(repo: Repository, path: Path, progress: Progress | None, rebuild: bool):
+    from provgraph.stores.embedded import SCHEMA_VERSION, EmbeddedStore, IndexDamaged, damage
+
     tips = Journal(repo).tips()
-    if not rebuild and path.exists() and _read_tips(repo) == tips:
+    verdicts_known = quarantine.index_verdicts(repo) is not None
+    if not rebuild and path.exists() and _read_tips(repo) == tips and verdicts_known:
         store = EmbeddedStore(path, read_only=True)
-        if store.meta("schema_version") == SCHEMA_VERSION:
-            return store
+        try:
+            if (store.meta("schema_version") == SCHEMA_VERSION
+                    and store.meta("project") in (None, repo.project)):
+                return store
+        except Exception as exc:
+            store.close()
+            if damage(exc):
+                raise IndexDamaged(path, damage(exc) or "") from None
+            raise
         store.close()  # written by another provgraph version: migrate below
     with locked(repo.prov_path("index-update.lock")):
         store = EmbeddedStore(path)
-        indexer = Indexer(repo, store)
-        if rebuild:
-            indexer.rebuild(progress)
-        else:
-            indexer.update(progress)
+        try:
+            indexer = Indexer(repo, store)
+            if rebuild or not verdicts_known:  # the imported graphs' verdicts: judged again
+                indexer.rebuild(progress)
+            else:
+                indexer.update(progress)
+        except Exception as exc:
+            store.close()
+            if damage(exc):
+                raise IndexDamaged(path, damage(exc) or "") from None
+            raise
         if indexer.verdicts is not None:  # a full replay judged the imported graphs again
             quarantine.save_index_verdicts(repo, indexer.verdicts)
         gitio.write_file_atomic(_tips_file(repo), json.dumps(store.meta("tips", {})).encode(),
@@ -441,10 +475,10 @@ def open_index(repo: Repository, progress: Progress | None = None, rebuild: bool
 
 
 def _read_tips(repo: Repository) -> dict[str, str] | None:
-    try:
-        return json.loads(_tips_file(repo).read_bytes())
-    except (FileNotFoundError, ValueError):
-        return None
+    from provgraph import state
+
+    found = state.read_json(str(_tips_file(repo)))
+    return found if state.dict_of(found, str, str) else None
 
 
 def index_status(repo: Repository) -> dict:

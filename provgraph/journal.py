@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
 
 REF_PREFIX = "refs/prov/journal/"
 FORMAT = 1
+#: Seconds a capture waits for a git process holding this clone's journal ref: git holds a
+#: ref lock for milliseconds, so a lock held longer was left by a killed process.
+LOCK_WAIT = 3.0
 
 
 class Entry(namedtuple("Entry", "commit chain record")):
@@ -77,18 +80,74 @@ class Journal:
         ident = _ident(record.get("agent") or {})
         when = f"{int(time.time())} +0000"
         message = f"prov: {record.get('command', '')}"[:2000]
-        with locked(self.repo.prov_path("journal.lock")):
+        with locked(self.repo.prov_path("journal.lock")) as held:
+            self._clear_left_lock(held)
+            waited = 0.0
             for attempt in range(100):
                 tip = self.tip()
                 commit = objects.write_commit(tree, [tip] if tip else [], ident, when, message)
+                _note(held, commit.encode())  # what a killed holder leaves is ours to remove
                 try:
                     gitio.update_ref(self.repo.common_dir, self.ref, commit, tip, self.repo.root)
+                    _note(held, b"")
                     return commit
+                except gitio.RefLocked as exc:
+                    # a git process holds the ref (a fetch into our own chain?): git keeps a
+                    # ref locked for milliseconds, so a lock that stays was left by a killed one
+                    _note(held, b"")
+                    waited += self._wait_for_lock(exc.lock, LOCK_WAIT - waited)
                 except gitio.RefMoved:
-                    # a git process holds or moved the ref (a fetch into our own chain?):
-                    # re-parent and retry
+                    # a git process moved the ref meanwhile: re-parent and retry
+                    _note(held, b"")
                     time.sleep((1 + os.urandom(1)[0] / 32) * 0.001 * (attempt + 1))
         raise gitio.GitError(f"could not update {self.ref} after 100 attempts")
+
+    def check_lock(self) -> None:
+        """Before a command runs: a lock on this clone's chain that a killed `prov` left is
+        removed, one a live or killed git process holds is waited for, then named."""
+        if os.path.exists(os.path.join(self.repo.common_dir, "reftable")):
+            return
+        lock = os.path.join(self.repo.common_dir, self.ref) + ".lock"
+        if not os.path.exists(lock):
+            return
+        with locked(self.repo.prov_path("journal.lock")) as held:
+            self._clear_left_lock(held)
+            if os.path.exists(lock):
+                self._wait_for_lock(lock, LOCK_WAIT)
+
+    def _clear_left_lock(self, held: int) -> None:
+        """Remove the ref's `.lock` when the `prov` that made it was killed.
+
+        A `prov` creates the lock only while it holds `journal.lock`, and notes there the
+        commit it writes into the lock: holding `journal.lock` now, a note still there is a
+        dead holder's, and a lock file holding that commit (or nothing yet) is its lock. A
+        lock older than the machine's boot has no owner either."""
+        noted = os.pread(held, 200, 0).strip()
+        lock = os.path.join(self.repo.common_dir, self.ref) + ".lock"
+        try:
+            with open(lock, "rb") as handle:
+                content = handle.read(200).strip()
+                old = _before_boot(os.fstat(handle.fileno()))
+            if (noted and content in (b"", noted)) or old:
+                os.unlink(lock)
+        except FileNotFoundError:
+            pass
+        if noted:
+            _note(held, b"")
+
+    def _wait_for_lock(self, lock: str, budget: float) -> float:
+        """Wait while another process holds `lock` (at most `budget` seconds); how long we
+        waited. Still held after that: one line naming the file and what to do."""
+        started = time.monotonic()
+        delay = 0.002
+        while os.path.exists(lock):
+            if time.monotonic() - started > budget:
+                raise gitio.GitError(
+                    f"cannot record: {lock} exists (a git process is updating {self.ref}, or "
+                    "one was killed while it did); if no git process is running, remove it")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        return time.monotonic() - started
 
     def append_graph(self, nodes: list[dict[str, Any]], edges: list[dict[str, Any]],
                      source: str, agent: dict[str, str] | None = None,
@@ -189,6 +248,27 @@ class Journal:
         if not tips:
             return 0
         return int(self.repo.git("rev-list", "--count", *tips).decode())
+
+
+def _note(fd: int, text: bytes) -> None:
+    """Say in the held `journal.lock` which commit this process is writing into the ref's
+    lock (nothing: none). Not fsync'd: after a power loss the lock is older than the boot."""
+    os.pwrite(fd, text.ljust(_NOTE_SIZE), 0)
+
+
+_NOTE_SIZE = 65  # an object id (SHA-256: 64 hex digits) and room to spare
+
+
+def _before_boot(st: os.stat_result) -> bool:
+    """Whether a file was last written before the machine started (Linux; else False)."""
+    try:
+        with open("/proc/stat", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"btime "):
+                    return st.st_mtime < int(line.split()[1])
+    except OSError:
+        pass
+    return False
 
 
 def _ident(agent: dict[str, Any]) -> str:

@@ -103,14 +103,27 @@ def _path(repo: Repository, name: str = FILE) -> str:
 
 
 def _load(repo: Repository) -> Ledger:
-    try:
-        with open(_path(repo), "rb") as handle:
-            data = json.loads(handle.read())
-        if isinstance(data, dict) and data.get("version") == VERSION:
-            return Ledger(data["tips"], data["claims"], data["rejected"], data.get("counts", {}))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return Ledger()
+    """The ledger as last saved; a new one (everything judged again) when there is none or
+    it is damaged: it is derived from the journal."""
+    from provgraph import state
+
+    data = state.read_json(_path(repo))
+    if not (isinstance(data, dict) and data.get("version") == VERSION):
+        return Ledger()
+    ledger = Ledger(data.get("tips"), data.get("claims"), data.get("rejected"),
+                    data.get("counts", {}))
+    sound = (state.dict_of(ledger.tips, str, str)
+             and state.dict_of(ledger.claims, str, list)
+             and all(state.list_of(c, list) and all(len(x) == 4 for x in c)
+                     for c in ledger.claims.values())
+             and state.dict_of(ledger.rejected, str, dict)
+             and all(isinstance(r.get("chain"), str) and isinstance(r.get("commit"), str)
+                     and isinstance(r.get("reason"), str) and "id" in r
+                     and (r.get("cause") is None
+                          or (state.list_of(r["cause"], str) and len(r["cause"]) == 2))
+                     for r in ledger.rejected.values())
+             and state.dict_of(ledger.counts, str, int))
+    return ledger if sound else Ledger()
 
 
 def reset(repo: Repository) -> None:
@@ -310,13 +323,17 @@ def save_index_verdicts(repo: Repository, verdicts: list[dict[str, Any]]) -> Non
                             durable=False)
 
 
-def index_verdicts(repo: Repository) -> list[dict[str, Any]]:
-    try:
-        with open(_path(repo, INDEX_FILE), "rb") as handle:
-            found = json.loads(handle.read())
-        return found if isinstance(found, list) else []
-    except (OSError, ValueError):
-        return []
+def index_verdicts(repo: Repository) -> list[dict[str, Any]] | None:
+    """The indexer's verdicts; None when they are not known (the file is missing or damaged:
+    the next full replay of the index judges again)."""
+    from provgraph import state
+
+    found = state.read_json(_path(repo, INDEX_FILE))
+    if not isinstance(found, list) or not all(
+            state.dict_of(v) and all(isinstance(v.get(k), str) for k in ("chain", "commit"))
+            and "id" in v and "reason" in v for v in found):
+        return None
+    return found
 
 
 def listing(repo: Repository) -> list[dict[str, Any]]:
@@ -326,7 +343,7 @@ def listing(repo: Repository) -> list[dict[str, Any]]:
     journal = Journal(repo)
     ledger = judge(repo, journal, journal.tips())
     found = {key: {**v, "where": "journal"} for key, v in ledger.rejected.items()}
-    for verdict in index_verdicts(repo):
+    for verdict in index_verdicts(repo) or []:
         key = f"{verdict['chain']} {verdict['commit']}"
         found.setdefault(key, {**verdict, "where": "index"})
     rows = sorted(found.values(), key=lambda v: (v["chain"], v.get("n", 0), v["commit"]))

@@ -14,7 +14,7 @@ import json
 import os
 from collections import namedtuple
 
-from provgraph import gitio
+from provgraph import gitio, state
 from provgraph.repo import Repository
 from provgraph.snapshot import Snapshot
 
@@ -88,10 +88,68 @@ def started_child(marker: Marker, child_pid: int) -> None:
     gitio.write_file_atomic(marker.path, json.dumps(marker.record).encode(), durable=False)
 
 
-def done(repo: Repository, marker: Marker, after_tree: str) -> None:
+def note(marker: Marker, key: str, value: Any) -> None:
+    """Keep `value` in the marker, for the `prov` that records this capture if it is killed."""
+    marker.record[key] = value
+    gitio.write_file_atomic(marker.path, json.dumps(marker.record).encode(), durable=False)
+
+
+def fileview_output(repo: Repository, marker: Marker, after_tree: str) -> None:
+    """A file view killed after writing its file, before recording it: its record says what
+    it wrote (when the file there is the one it wrote), so the view keeps its file."""
+    record, output = marker.record["record"], marker.record.get("output")
+    if not isinstance(record.get("fileview"), dict) or not isinstance(output, dict):
+        return
+    path = output.get("path")
+    try:
+        st = os.stat(os.path.join(repo.root, path))
+    except (OSError, TypeError, ValueError):
+        return
+    if [st.st_size, st.st_mtime_ns] != [output.get("size"), output.get("mtime_ns")]:
+        return  # not moved into place, or changed since
+    listed = repo.git("ls-tree", "-z", "--full-tree", after_tree, "--", path)
+    meta, _, found = gitio.split_z(listed)[0].partition("\t") if listed else ("", "", "")
+    if found != path:
+        return
+    record["fileview"]["output"] = meta.split()[2]
+    if isinstance(output.get("rows"), int):
+        record["fileview"]["rows"] = output["rows"]
+        record.setdefault("activity", {})["fileview.rows"] = output["rows"]
+
+
+def recorded(repo: Repository, marker: Marker) -> dict[str, Any] | None:
+    """The journal's record of the marker's capture, when its `prov` was killed after writing
+    it and before removing the marker (recording it again would record it twice)."""
+    from datetime import datetime
+
+    from provgraph.journal import Journal
+
+    record = marker.record["record"]
+    tip = Journal(repo).tip()
+    if tip is None:
+        return None
+    try:  # records appended since the capture started (their commits' time, in seconds)
+        since = int(datetime.fromisoformat(record["started"]).timestamp()) - 1
+    except ValueError:
+        since = 0
+    commits = repo.git("rev-list", f"--since={since}", tip).decode().split()
+    with gitio.CatFile(repo.root) as cat:
+        for commit in commits:
+            found = cat.read(f"{commit}:record.json")
+            try:
+                written = json.loads(found[2]) if found else None
+            except ValueError:
+                continue
+            if isinstance(written, dict) and written.get("id") == record["id"]:
+                return written
+    return None
+
+
+def done(repo: Repository, marker: Marker, after_tree: str | None) -> None:
     """The record is in the journal: forget the marker and the files kept for the capture
     (teed streams, the ingestors' scratch folder), remember the latest snapshot."""
-    set_last_snapshot(repo, after_tree)
+    if after_tree:
+        set_last_snapshot(repo, after_tree)
     base = marker.path.removesuffix(".json")
     for leftover in (marker.path, base + ".stdout", base + ".stderr"):
         with contextlib.suppress(FileNotFoundError):
@@ -103,21 +161,46 @@ def done(repo: Repository, marker: Marker, after_tree: str) -> None:
 
 
 def markers(repo: Repository) -> list[Marker]:
-    """Every capture now in flight or abandoned, oldest id first."""
+    """Every capture now in flight or abandoned, oldest id first. A marker is written whole
+    or not at all (renamed into place), so one that cannot be read is damaged: it is named,
+    once, and left for the user."""
     folder = os.path.join(repo.prov_dir, "running")
     try:
         names = sorted(name for name in os.listdir(folder) if name.endswith(".json"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     found = []
     for name in names:
         path = os.path.join(folder, name)
-        try:
-            with open(path, "rb") as handle:
-                found.append(Marker(path, json.loads(handle.read())))
-        except (OSError, ValueError):
-            continue  # removed meanwhile, or half written by a prov killed at that instant
+        data = state.read_json(path)
+        if data is None:
+            continue  # recorded and removed meanwhile
+        if _sound(data):
+            found.append(Marker(path, data))
+        else:
+            state.warn(f"{state.shown(path)} is damaged: the capture it was keeping cannot be "
+                       "recorded (its changes will show as made outside prov); remove it")
     return found
+
+
+def _sound(marker: Any) -> bool:
+    """Whether a marker has the shape `start` writes (what recording it reads)."""
+    record = marker.get("record") if isinstance(marker, dict) else None
+    return (isinstance(record, dict)
+            and all(isinstance(record.get(key), str) for key in ("id", "command", "started"))
+            and state.is_hex(record.get("before"))
+            and state.list_of(record.get("used", []), dict)
+            and all(isinstance(item.get("path"), str) for item in record.get("used", []))
+            and state.list_of(record.get("named", []), str)
+            and all(_optional(marker.get(key), int) for key in ("pid", "child"))
+            and all(_optional(marker.get(key), str) for key in ("pid_start", "child_start"))
+            and state.dict_of(marker.get("large", {}), str, dict)
+            and all(set(info) >= {"sha256", "size", "pointer"}
+                    for info in marker.get("large", {}).values()))
+
+
+def _optional(value: Any, kind: type) -> bool:
+    return value is None or (isinstance(value, kind) and not isinstance(value, bool))
 
 
 def abandoned(repo: Repository) -> list[Marker]:
@@ -127,6 +210,28 @@ def abandoned(repo: Repository) -> list[Marker]:
         if not _alive(marker.record.get("pid"), marker.record.get("pid_start"))
         and not _alive(marker.record.get("child"), marker.record.get("child_start"))
     ]
+
+
+#: Scratch folders named `<pid>-<random>` (file views' spill and output files, `prov sql`'s
+#: spill files), removed by their process when done.
+SCRATCH = ("fileview/tmp", "sql-tmp")
+
+
+def remove_abandoned_scratch(repo: Repository) -> None:
+    """Scratch folders whose process was killed (a file view's half-written output): what
+    every reading command clears on its way."""
+    import shutil
+
+    for parent in SCRATCH:
+        folder = repo.prov_path(parent)
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            pid = name.partition("-")[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid), None):
+                shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
 
 
 def others_outputs(repo: Repository, activity: str) -> set[str]:
@@ -146,12 +251,24 @@ def others_outputs(repo: Repository, activity: str) -> set[str]:
 
 
 def last_snapshot(repo: Repository) -> str | None:
-    """The latest after-snapshot recorded here: changes since then were made outside prov."""
-    try:
-        with open(repo.prov_path("last-snapshot")) as handle:
-            return handle.read().strip() or None
-    except FileNotFoundError:
+    """The latest after-snapshot recorded here: changes since then were made outside prov.
+
+    Derived: when the file is missing or damaged, the after-snapshot of the last record of
+    this clone's journal chain."""
+    found = state.read_text(repo.prov_path("last-snapshot"))
+    if state.is_hex(found):
+        return found
+    from provgraph.journal import Journal
+
+    tip = Journal(repo).tip()
+    if tip is None:
         return None
+    out = repo.git("cat-file", "blob", f"{tip}:record.json", check=False)
+    try:
+        after = json.loads(out).get("after")
+    except (ValueError, AttributeError):
+        return None
+    return after if state.is_hex(after) else None
 
 
 def set_last_snapshot(repo: Repository, tree: str) -> None:

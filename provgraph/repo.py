@@ -6,12 +6,17 @@ work tree, so the user's `git status` is exactly what it would be without provgr
 
 from __future__ import annotations
 
+import contextlib
 import os
 from functools import cached_property
 
 from provgraph import gitio
 
 # Paths are plain strings on the capture path: importing pathlib costs `prov CMD` ~3 ms.
+
+
+#: A blob holding the full id of the project's root commit (`Repository.project`).
+PROJECT_REF = "refs/prov/project"
 
 
 class ProvError(Exception):
@@ -76,16 +81,32 @@ class Repository:
             ) from None
         return path
 
+    def ensure_recordable(self) -> None:
+        """Before a command runs: git's object store and the journal's refs take new files,
+        else one clear error (a read-only mount, a full quota) instead of a command that ran
+        and could not be recorded."""
+        objects = self.objects.objects_dir
+        refs = os.path.join(self.common_dir, "refs", "prov", "journal")
+        for folder in (objects, refs):
+            # a name git ignores in both folders (dot files), removed at once
+            probe = os.path.join(folder, f".prov-probe-{os.getpid()}")
+            try:
+                os.makedirs(folder, exist_ok=True)
+                os.close(os.open(probe, os.O_WRONLY | os.O_CREAT, 0o644))
+                os.unlink(probe)
+            except OSError as exc:
+                raise ProvError(
+                    f"cannot record into {folder}: {exc.strerror or exc}") from None
+
     @cached_property
     def clone_id(self) -> str:
         """This clone's name in `refs/prov/journal/<clone>`.
 
         Each clone writes only its own chain, so clones never write each other's refs."""
         path = self.prov_path("clone-id")
-        try:
-            return _read(path)
-        except FileNotFoundError:
-            pass
+        found = _read_clone_id(path)
+        if found is not None:
+            return found
         # Several first captures may race here: the first link wins, the others read it.
         tmp = self.prov_path(f".clone-id.{os.getpid()}")
         with open(tmp, "w") as handle:
@@ -96,23 +117,62 @@ class Repository:
             pass
         finally:
             os.unlink(tmp)
-        return _read(path)
+        return _read_clone_id(path) or ""
 
     @cached_property
     def project(self) -> str:
-        """The project id shared by every clone: the first root commit of the history.
+        """The project id shared by every clone: the first 12 hex digits of the root commit
+        of the history (the smallest, when it has several).
 
         Every clone computes the same value without talking to the others, which is what lets
         several clones (and several projects) share one Neo4j database without collisions.
+        A shallow clone lacks that commit (git takes the oldest commit it has for a root), so
+        it reads the root commit from `refs/prov/project`, which full clones write and
+        `prov push`/`prov pull` share; without it, it cannot name the project and says so.
+
+        Cached in `.git/prov/project` as the root commit's full id, followed by ` ref` when it
+        came from the ref: checked against the history once the clone is no longer shallow.
         """
+        from provgraph import state
+
         path = self.prov_path("project")
-        try:
-            return _read(path)
-        except FileNotFoundError:
+        cached = (state.read_text(path) or "").split()
+        shallow = os.path.exists(os.path.join(self.common_dir, "shallow"))
+        if cached and state.is_hex(cached[0]) and (cached[1:] == [] or (
+                cached[1:] == ["ref"] and shallow)):
+            return cached[0][:12]
+        if shallow:
+            root, note = self._shared_root(), " ref"
+        else:
             roots = self.git("rev-list", "--max-parents=0", "HEAD").decode().split()
-            value = sorted(roots)[0][:12]
-            gitio.write_file_atomic(path, value.encode() + b"\n")
-            return value
+            root, note = sorted(roots)[0], ""
+            self._share_root(root)
+        with contextlib.suppress(OSError):  # a read-only .git: computed again next time
+            gitio.write_file_atomic(path, f"{root}{note}\n".encode())
+        return root[:12]
+
+    def _shared_root(self) -> str:
+        """The root commit named by `refs/prov/project` (a shallow clone's only source)."""
+        from provgraph import state
+
+        out = self.git("cat-file", "blob", PROJECT_REF, check=False).decode(errors="replace")
+        root = out.strip()
+        if not state.is_hex(root):
+            raise ProvError(
+                "this is a shallow clone: provgraph names the project after the first commit "
+                "of the history, which it lacks; run `git fetch --unshallow`, or `prov pull` "
+                f"to fetch the project's name ({PROJECT_REF}) from a clone that has it")
+        return root
+
+    def _share_root(self, root: str) -> None:
+        """Name the root commit in `refs/prov/project`, for shallow clones (best effort: a
+        ref already there, or a read-only repository, leaves it as it is)."""
+        try:
+            if gitio.read_ref(self.common_dir, PROJECT_REF) is None:
+                blob = self.objects.write("blob", f"{root}\n".encode())
+                gitio.update_ref(self.common_dir, PROJECT_REF, blob, None, self.root)
+        except (OSError, gitio.GitError):
+            pass
 
     def relpath(self, path: str, cwd: str) -> str | None:
         """`path` as written by the user (relative to `cwd`) from the root; None if outside."""
@@ -125,9 +185,28 @@ class Repository:
         return rel.replace(os.sep, "/")
 
 
-def _read(path: str) -> str:
-    with open(path) as handle:
-        return handle.read().strip()
+def _read_clone_id(path: str) -> str | None:
+    """This clone's id as kept in `path`; None when there is none yet. Only this file says
+    which of the journal chains is this clone's, so a damaged one is named, never replaced."""
+    from provgraph import state
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(100)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ProvError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        value = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        value = ""
+    if state.is_hex(value, tuple(range(8, 65))):
+        return value
+    raise ProvError(
+        f"{state.shown(path)} is damaged: it names this clone's journal chain "
+        "(refs/prov/journal/<id>); write the id back (`git for-each-ref refs/prov/journal` "
+        "lists the chains), or remove the file to start a new chain")
 
 
 def _explain_discovery_failure(cwd: str, message: str) -> str:

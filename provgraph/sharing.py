@@ -19,7 +19,7 @@ import re
 
 from provgraph import gitio, quarantine
 from provgraph.journal import REF_PREFIX, Journal
-from provgraph.repo import ProvError, Repository
+from provgraph.repo import PROJECT_REF, ProvError, Repository
 
 INCOMING = "refs/prov/incoming/"
 CLONE_ID = re.compile(r"[0-9a-f]{8,64}\Z")  # as `Repository.clone_id` names clones
@@ -39,8 +39,11 @@ def push(repo: Repository, remote: str | None = None) -> dict[str, object]:
     journal = Journal(repo)
     if journal.tip() is None:
         raise ProvError("nothing to push: no activity has been recorded in this clone yet")
-    out = gitio.run(["push", "--porcelain", remote, f"{REF_PREFIX}*:{REF_PREFIX}*"], repo.root,
-                    check=False)
+    specs = [f"{REF_PREFIX}*:{REF_PREFIX}*"]
+    repo.project  # noqa: B018 (a full clone names its root commit in PROJECT_REF on the way)
+    if gitio.read_ref(repo.common_dir, PROJECT_REF):
+        specs.append(f"{PROJECT_REF}:{PROJECT_REF}")  # for shallow clones; never forced
+    out = gitio.run(["push", "--porcelain", remote, *specs], repo.root, check=False)
     pushed, behind = [], []
     for line in out.decode().splitlines():
         flag, _, rest = line.partition("\t")
@@ -65,7 +68,11 @@ def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
     remote = _remote(repo, remote)
     staging = f"{INCOMING}{remote.replace('/', '_').replace(':', '_')}/"
     before = Journal(repo).count()
-    repo.git("fetch", "--quiet", "--no-tags", remote, f"+{REF_PREFIX}*:{staging}*")
+    named = f"{staging.rstrip('/')}.project"
+    # the project ref, if the remote has one (a glob: a missing ref is no error)
+    repo.git("fetch", "--quiet", "--no-tags", remote, f"+{REF_PREFIX}*:{staging}*",
+             f"+{PROJECT_REF}*:{named}*")
+    _take_project_ref(repo, named)
     incoming = {line.split(" ", 1)[1][len(staging):]: line.split(" ", 1)[0]
                 for line in repo.git("for-each-ref", "--format=%(objectname) %(refname)",
                                      staging).decode().splitlines()}
@@ -98,6 +105,22 @@ def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
         quarantined = len(_held(repo) - held)
     return {"remote": remote, "chains": sorted(updated), "diverged": diverged,
             "refused": refused, "records": records, "quarantined": quarantined}
+
+
+def _take_project_ref(repo: Repository, staged: str) -> None:
+    """Keep the remote's PROJECT_REF when this clone has none: a shallow clone learns the
+    project's name from it (a clone that has one keeps its own)."""
+    theirs = gitio.read_ref(repo.common_dir, staged) or repo.git(
+        "rev-parse", "-q", "--verify", staged, check=False).decode().strip()
+    if not theirs:
+        return
+    try:
+        if not repo.git("rev-parse", "-q", "--verify", PROJECT_REF, check=False).strip():
+            gitio.update_ref(repo.common_dir, PROJECT_REF, theirs, None, repo.root)
+    except gitio.RefMoved:
+        pass  # made meanwhile
+    finally:
+        repo.git("update-ref", "-d", staged, check=False)
 
 
 def _held(repo: Repository) -> set[tuple[str, str]]:

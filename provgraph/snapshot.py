@@ -23,7 +23,7 @@ from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from provgraph import gitio
+from provgraph import gitio, state
 from provgraph.repo import Repository
 from provgraph.timestamps import now
 
@@ -54,12 +54,15 @@ class Snapshot(namedtuple("Snapshot", "tree large taken done", defaults=("", "")
 
 
 @contextmanager
-def locked(path: str) -> Iterator[None]:
-    """An exclusive lock between provgraph processes; the kernel drops it if we are killed."""
+def locked(path: str) -> Iterator[int]:
+    """An exclusive lock between provgraph processes; the kernel drops it if we are killed.
+
+    Yields the lock file's descriptor: a holder may note there what it is doing, for the next
+    holder to find if it is killed half way."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield fd
     finally:
         os.close(fd)
 
@@ -73,10 +76,11 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def _damaged_index(message: str) -> bool:
-    return any(sign in message for sign in (
-        "index file", "sharedindex", "bad signature", "bad index", "index uses", "smaller than",
-    ))
+def _sound_large(info: dict) -> bool:
+    """A large file's entry in snapshot.json, as `_describe_large` writes it."""
+    return (state.is_hex(info.get("sha256"), (64,)) and state.is_hex(info.get("pointer"))
+            and isinstance(info.get("size"), int) and info.get("mode") in ("100644", "100755")
+            and state.list_of(info.get("stat"), int) and len(info["stat"]) == 3)
 
 
 def file_sha256(path: str) -> str:
@@ -145,26 +149,26 @@ class Snapshotter:
             taken = now()
             # We hold the lock, so a git lock on our index is a leftover of a killed prov.
             _remove(f"{self.index}.lock")
+            if os.path.exists(self.index) and self._load_state() is None:
+                _remove(self.index)  # its large files are known only from the state
             for attempt in range(SHORT_READ_RETRIES):
                 try:
                     return self._take(taken, walk)
                 except gitio.GitError as exc:
-                    if _damaged_index(str(exc)):
-                        break
                     if "short read" not in str(exc) or attempt == SHORT_READ_RETRIES - 1:
-                        raise
+                        break
                 # A file shrank while git read it (a command running beside this one is
                 # rewriting it): read the tree again, as it is now.
                 time.sleep(0.01 * (attempt + 1))
                 walk = None
-            # The private index is only a cache (a crash, or an expired shared index):
-            # start it again from the user's index.
+            # The private index is only a cache (damaged, or an expired shared index): start
+            # it again from the user's index; an error that stays is git's to tell.
             _remove(self.index)
             _remove(self.state_file)
             return self._take(taken)
 
     def _take(self, taken: str, walk: Walk | None = None) -> Snapshot:
-        state = self._load_state()
+        state = self._load_state() or {"large": {}, "digests": {}}
         if not os.path.exists(self.index):
             self._seed_index()
             state = {"large": {}, "digests": {}}
@@ -206,12 +210,18 @@ class Snapshotter:
         # makes each snapshot's index writes ~3x cheaper.
         self.git("update-index", "--split-index")
 
-    def _load_state(self) -> dict:
-        try:
-            with open(self.state_file, "rb") as handle:
-                return json.loads(handle.read())
-        except (FileNotFoundError, ValueError):
-            return {"large": {}, "digests": {}}
+    def _load_state(self) -> dict | None:
+        """The large files and the digest cache beside the private index; None when there
+        is none or it is damaged (the index is then made again with it)."""
+        found = state.read_json(self.state_file)
+        if not (isinstance(found, dict) and state.dict_of(found.get("large", {}), str, dict)
+                and state.dict_of(found.get("digests", {}), str, str)
+                and all(_sound_large(info) for info in found.get("large", {}).values())
+                and isinstance(found.get("tree", ""), str)):
+            return None
+        found.setdefault("large", {})
+        found.setdefault("digests", {})
+        return found
 
     def _index_stat(self) -> list[int]:
         st = os.stat(self.index)

@@ -79,13 +79,19 @@ def _state_path(repo: Repository) -> str:
 
 def load_state(repo: Repository, target: Target) -> dict[str, Any]:
     """What the last complete sync with this target pushed (nothing for a new target)."""
-    try:
-        with open(_state_path(repo), "rb") as handle:
-            state = json.loads(handle.read())
-    except (FileNotFoundError, ValueError):
-        return {"target": target.key, "generation": 0, "tips": {}}
+    from provgraph import state as files
+
+    state = files.read_json(_state_path(repo))
+    if not (isinstance(state, dict) and isinstance(state.get("generation"), int)
+            and files.dict_of(state.get("tips"), str, str)):
+        return {"target": target.key, "generation": 0, "tips": {}}  # none, or damaged
     if state.get("target") != target.key:  # another server or database: start over
         return {"target": target.key, "generation": 0, "tips": {}, "error": state.get("error")}
+    if state.get("project", repo.project) != repo.project:
+        # pushed under another project id (a shallow clone's, before provgraph knew better):
+        # that graph goes, this one is pushed whole
+        return {"target": target.key, "generation": 0, "tips": {},
+                "moved_from": state["project"]}
     return state
 
 
@@ -122,6 +128,9 @@ def sync(repo: Repository, progress: Progress | None = None, full: bool = False,
                 neo.ensure_schema()
                 if rebuild:
                     neo.delete_project()
+                if isinstance(state.get("moved_from"), str):
+                    with target.store(state["moved_from"]) as old:
+                        old.delete_project()
                 sent = 0
                 skipped: dict[str, int] = {}
                 if progress:
@@ -140,8 +149,9 @@ def sync(repo: Repository, progress: Progress | None = None, full: bool = False,
             _save_state(repo, state)
             _log(repo, f"sync failed (from generation {state['generation']}): {exc}")
             raise
-        _save_state(repo, {"target": target.key, "generation": generation, "tips": tips,
-                           "synced_at": now(), "error": None})
+        _save_state(repo, {"target": target.key, "project": repo.project,
+                           "generation": generation, "tips": tips, "synced_at": now(),
+                           "error": None})
         _log(repo, f"synced {sent} elements (generations {since}..{generation}) to {target.uri}")
     if skipped:
         _skipped(repo, skipped)

@@ -250,13 +250,15 @@ def _path(config: Config) -> str:
 
 
 def _stored(config: Config) -> dict[str, Any]:
-    """This clone's trust file; unreadable or malformed, it trusts nothing."""
-    try:
-        with open(_path(config), "rb") as handle:
-            found = json.loads(handle.read())
-    except (OSError, ValueError):
+    """This clone's trust file; unreadable or malformed, it trusts nothing (and says so)."""
+    from provgraph import state
+
+    found = state.read_json(_path(config))
+    if found is None:
         return {}
     if not isinstance(found, dict) or not isinstance(found.get("trusted"), dict):
+        state.warn(f"{state.shown(_path(config))} is damaged: .prov.toml is trusted again "
+                   "only by `prov trust`")
         return {}
     return found
 

@@ -439,8 +439,35 @@ def load(repo, name: str) -> Segment:
         raise ProvError(f"no saved segment {name!r}"
                         + (f" (saved: {', '.join(known)})" if known else
                            " (save one with prov segment ... --save NAME)"))
-    with open(path, encoding="utf-8") as handle:
-        return Segment.from_dict(json.load(handle))
+    from provgraph import state
+
+    data = state.read_json(path)
+    damaged = ProvError(f"{state.shown(path)} is damaged: save the segment again (prov segment "
+                        f"... --save {name}), or remove the file")
+    if not _sound_saved(data):
+        raise damaged
+    try:
+        return Segment.from_dict(data)
+    except (ProvError, KeyError, TypeError, ValueError, AttributeError):
+        raise damaged from None
+
+
+def _sound_saved(data: Any) -> bool:
+    """Whether a saved segment has the shape `Segment.to_dict` writes."""
+    from provgraph import state
+
+    def strings(item: Any, *keys: str) -> bool:
+        return isinstance(item, dict) and all(isinstance(item.get(k), str) for k in keys)
+
+    return (isinstance(data, dict) and state.list_of(data.get("sources"), str)
+            and state.list_of(data.get("destinations"), str)
+            and state.list_of(data.get("nodes"), dict)
+            and all(strings(n, "id", "label") and isinstance(n.get("properties"), dict)
+                    for n in data["nodes"])
+            and state.list_of(data.get("edges"), dict)
+            and all(strings(e, "type", "source", "target")
+                    and isinstance(e.get("properties", {}), dict) for e in data["edges"])
+            and isinstance(data.get("criteria", {}), dict))
 
 
 def saved(repo) -> list[str]:

@@ -124,6 +124,11 @@ def materialize(repo: Repository, definition: dict[str, Any], *, refresh: bool =
         tmp = evaluation.temp_path()
         try:
             rows = evaluation.write(tmp)
+            # what the next `prov` needs to tell the view's file, should this one be killed
+            # before its record is written (recovery.fileview_output)
+            st = os.stat(tmp)
+            recovery.note(marker, "output", {"path": name, "size": st.st_size,
+                                             "mtime_ns": st.st_mtime_ns, "rows": rows})
             engine.move_into_place(tmp, os.path.join(repo.root, name))
         except BaseException:
             _forget(marker)

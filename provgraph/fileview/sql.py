@@ -132,6 +132,9 @@ def compile_query(query: str, dialect: str, cwd: str, root: str) -> Compiled:
     if len(statements) != 1:
         raise ProvError(f"a view is one query; found {len(statements)} statements")
     [tree] = statements
+    if isinstance(tree, exp.Condition | exp.Alias | exp.Star):
+        # not a statement at all (`selec * form t` reads as an expression): a misspelling
+        raise ProvError(_not_a_statement(text, dialect, placeholders, query))
     if not isinstance(tree, exp.Query):
         raise ProvError(f"a view is a query (SELECT ...), not {tree.key.upper()}")
     _check_tables(tree, tables)
@@ -239,6 +242,21 @@ def _syntax_error(exc, original: str, text: str, placeholders: list[Placeholder]
         highlight = highlight.replace(ph.ident, "{" + ph.text + "}")
     near = f" near {highlight!r}" if highlight else " at the end"
     return f"SQL syntax error at line {line}, col {col}{near}: {description}"
+
+
+def _not_a_statement(text: str, dialect: str, placeholders: list[Placeholder],
+                     original: str) -> str:
+    """One line for a query that does not begin like one: where its first word is."""
+    import sqlglot
+
+    first = sqlglot.tokenize(text, read=dialect)[0]
+    offset = _original_offset(first.start, placeholders)
+    line = original.count("\n", 0, offset) + 1
+    col = offset - (original.rfind("\n", 0, offset) + 1) + 1
+    near = next(("{" + ph.text + "}" for ph in placeholders if ph.ident == first.text),
+                first.text)
+    return (f"SQL syntax error at line {line}, col {col} near {near!r}: a view is a "
+            "query, which begins with SELECT, WITH, FROM, VALUES or a parenthesis")
 
 
 def _offset(text: str, line: int, col: int) -> int:

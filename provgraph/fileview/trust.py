@@ -37,13 +37,17 @@ def _path(repo: Repository) -> str:
 
 def accepted(repo: Repository) -> dict[str, dict[str, Any]]:
     """What this clone has accepted: {view name: {digest, accepted, chain, agent}}."""
-    try:
-        with open(_path(repo), "rb") as handle:
-            found = json.loads(handle.read())
-    except (OSError, ValueError):
+    from provgraph import state
+
+    found = state.read_json(_path(repo))
+    if found is None:
         return {}
     views = found.get("views") if isinstance(found, dict) else None
-    return views if isinstance(views, dict) else {}
+    if not state.dict_of(views, str, dict):
+        state.warn(f"{state.shown(_path(repo))} is damaged: views defined in other clones "
+                   "are accepted again only by `prov fileview trust NAME`")
+        return {}
+    return views
 
 
 def foreign(repo: Repository, view: View) -> bool:

@@ -104,9 +104,14 @@ def _events(record: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             return [(record["name"], "state", {"key": key, "dropped": True, "agent": agent})]
         return []
     view = definition_of(record)
-    if view is None or record.get("status") != "ok":
+    if view is None:
         return []
     info = record["fileview"]
+    # a view whose `prov` was killed after it wrote its file is recorded, by the next `prov`,
+    # as interrupted, with the file it wrote
+    written = record.get("status") == "interrupted" and info.get("output")
+    if not (record.get("status") == "ok" or written):
+        return []
     made = {"key": key, "activity": record["id"], "ended": key[0], "definition": view,
             "inputs": info.get("inputs", {}), "output": info.get("output"),
             "rows": info.get("rows"), "agent": agent}
@@ -120,14 +125,34 @@ def _cache_path(repo: Repository) -> str:
 
 
 def _read_cache(repo: Repository) -> dict[str, Any]:
-    try:
-        with open(_cache_path(repo), "rb") as handle:
-            cache = json.loads(handle.read())
-        if cache.get("version") == CACHE_VERSION:
-            return cache
-    except (OSError, ValueError):
-        pass
+    """What was read of the journal; nothing when there is no cache, or it is damaged (it is
+    derived: the journal is read again)."""
+    from provgraph import state
+
+    cache = state.read_json(_cache_path(repo))
+    if (isinstance(cache, dict) and cache.get("version") == CACHE_VERSION
+            and state.dict_of(cache.get("tips"), str, str)
+            and state.dict_of(cache.get("views"), str, dict)
+            and all(_sound_slots(slots) for slots in cache["views"].values())):
+        return cache
     return {"version": CACHE_VERSION, "tips": {}, "views": {}}
+
+
+def _sound_slots(slots: dict[str, Any]) -> bool:
+    """Whether a cached view's slots have the shape `_scan` writes and `load` reads."""
+    from provgraph import state
+
+    def event(value: Any, *keys: str) -> bool:
+        return (isinstance(value, dict) and state.list_of(value.get("key"), str)
+                and len(value["key"]) == 2 and all(k in value for k in keys)
+                and isinstance(value.get("definition", {}), dict))
+
+    made = slots.get("made")
+    return (("state" not in slots or event(slots["state"]))
+            and (made is None or (event(made, "activity", "ended", "inputs", "definition")
+                                  and isinstance(made["definition"], dict)))
+            and state.list_of(slots.get("outputs", []), str)
+            and state.list_of(slots.get("own", []), str))
 
 
 def _scan(repo: Repository) -> dict[str, Any]:

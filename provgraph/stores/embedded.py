@@ -19,6 +19,7 @@ DuckDB lets one process write at a time; opening waits and retries instead of fa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -35,7 +36,10 @@ import duckdb
 from provgraph.model import Edge, Node
 from provgraph.replay import PathState
 from provgraph.repo import ProvError
+from provgraph.state import Damaged
 
+#: Bulk loads go through files named so (`_load`), removed by the next writer if killed.
+LOAD_PREFIX = ".index-load-"
 SCHEMA_VERSION = 5  # bump on any change below: an older index is rebuilt from the journal
 
 SCHEMA = """
@@ -94,6 +98,55 @@ _EDGE_COLUMNS = "{'type': 'VARCHAR', 'source': 'VARCHAR', 'target': 'VARCHAR', "
     "'id': 'VARCHAR', 'project': 'VARCHAR', 'properties': 'JSON', 'gen': 'BIGINT'}"
 
 
+#: What DuckDB says of a file that is not, or no longer, a database it can read: cut short,
+#: overwritten, or written by a DuckDB whose format this one does not read.
+DAMAGE_SIGNS = ("not a valid DuckDB database", "Could not read enough bytes", "Corrupt database",
+                "does not match stored checksum", "database file with version number",
+                "Failed to load metadata pointer", "Invalid block")
+
+
+class IndexDamaged(Damaged, ProvError):
+    """The index file cannot be read: it is made again from the journal."""
+
+    def __init__(self, path: Path | str, reason: str):
+        super().__init__(str(path), reason)
+        self.seen = identity(path)
+
+    def remove(self) -> None:
+        discard(Path(self.path), self.seen)
+
+
+def discard(path: Path, seen: tuple[int, int] | None = None) -> None:
+    """Remove a damaged index and what is derived from it (the search index, the note of
+    what was indexed). `seen`: the damaged file's identity; when the file there now is
+    another, a process made it again meanwhile, and it stays."""
+    from provgraph.snapshot import locked
+
+    with locked(str(path.with_name("index-update.lock"))):
+        if seen is not None and identity(path) not in (seen, None):
+            return
+        for name in (path.name, path.name + ".wal", "index.tips", "search.sqlite",
+                     "search.sqlite-wal", "search.sqlite-shm"):
+            path.with_name(name).unlink(missing_ok=True)
+
+
+def identity(path: Path | str) -> tuple[int, int] | None:
+    """Which file is at `path` (inode, mtime): a damaged index made again is another."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def damage(exc: BaseException) -> str | None:
+    """The first line of a DuckDB error that says a database file is damaged, else None."""
+    if not isinstance(exc, duckdb.Error):
+        return None
+    text = str(exc)
+    return text.splitlines()[0] if any(sign in text for sign in DAMAGE_SIGNS) else None
+
+
 def connect(path: Path, read_only: bool, timeout: float = 120.0) -> duckdb.DuckDBPyConnection:
     """Open the database, waiting while another process holds it (DuckDB allows one writer)."""
     deadline = time.monotonic() + timeout
@@ -101,9 +154,11 @@ def connect(path: Path, read_only: bool, timeout: float = 120.0) -> duckdb.DuckD
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:
+            reason = str(exc).splitlines()[0]
+            if damage(exc):
+                raise IndexDamaged(path, reason) from None
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                reason = str(exc).splitlines()[0]
                 raise ProvError(f"cannot open the index {path}: {reason}") from None
             time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 0.2)
@@ -116,11 +171,44 @@ class EmbeddedStore:
         self.path = path
         self.read_only = read_only
         self.db = connect(path, read_only)
-        if not read_only:
-            self._migrate()
+        try:
+            self._check_size()
+            if not read_only:
+                self._migrate()
+        except BaseException as exc:
+            self.db.close()
+            if damage(exc):
+                raise IndexDamaged(path, damage(exc) or "") from None
+            raise
+
+    def _check_size(self) -> None:
+        """A file cut short (a full disk, a copy that stopped) is damage DuckDB would find
+        only when a query reads the missing blocks: found here, from its count of the blocks
+        in use (free ones may have been cut from the end), unless a write-ahead log holds
+        blocks the file does not have yet."""
+        if Path(f"{self.path}.wal").exists():
+            return
+        size, used = self.db.execute(
+            "SELECT block_size, used_blocks FROM pragma_database_size() "
+            "WHERE database_name = current_database()").fetchone()
+        have = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+        if size and used and have < size * used:
+            raise IndexDamaged(self.path, f"{have:,} bytes, where its {used} blocks in use "
+                                          f"need {size * used:,}")
+
+    def _remove_abandoned(self) -> None:
+        """Bulk-load files of a writer that was killed (`_load`): this connection is the only
+        writer (DuckDB locks the file), so any such file beside the index is abandoned.
+        `tmp*.json` are those of provgraph versions before the prefix."""
+        folder = self.path.parent
+        for pattern in (f"{LOAD_PREFIX}*.json", "tmp*.json"):
+            for leftover in folder.glob(pattern):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
 
     def _migrate(self) -> None:
         """An index of another schema version is dropped: the journal rebuilds it."""
+        self._remove_abandoned()
         tables = {r[0] for r in self.db.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
         ).fetchall()}
@@ -218,7 +306,7 @@ class EmbeddedStore:
         rows = list(rows)
         if not rows:
             return
-        fd, tmp = tempfile.mkstemp(suffix=".json", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=LOAD_PREFIX, suffix=".json", dir=self.path.parent)
         with os.fdopen(fd, "w") as handle:
             handle.write(json.dumps(rows))
         try:
@@ -377,6 +465,8 @@ class EmbeddedStore:
         try:
             con, spill = self._sandboxed()
         except duckdb.Error as exc:
+            if damage(exc):
+                raise IndexDamaged(self.path, damage(exc) or "") from None
             raise ProvError(f"cannot open the index {self.path}: {str(exc).splitlines()[0]}"
                             ) from None
         try:
@@ -385,6 +475,8 @@ class EmbeddedStore:
                 columns = [d[0] for d in result.description or []]
                 return columns, result.fetchall() if result.description else []
             except duckdb.Error as exc:
+                if damage(exc):
+                    raise IndexDamaged(self.path, damage(exc) or "") from None
                 raise _sql_error(exc) from None
         finally:
             con.close()

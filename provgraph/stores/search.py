@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from provgraph.model import EDGE_TYPES, Edge, Node
+from provgraph.state import Damaged
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -48,16 +49,39 @@ class SearchIndex:
     def __init__(self, path: Path, source=None):
         self.path = Path(path)
         self.db = sqlite3.connect(self.path, timeout=120, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
-        if source is not None:
-            self.catch_up(source)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._check_size()
+            self.db.executescript(SCHEMA)
+            if source is not None:
+                self.catch_up(source)
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _check_size(self) -> None:
+        """A file cut short is damage SQLite would find only when a query reads the missing
+        pages: found here, from its own page count (with no write-ahead log pending, whose
+        pages the file may not hold yet)."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.exists() and wal.stat().st_size:
+            return
+        pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+        size = self.db.execute("PRAGMA page_size").fetchone()[0]
+        if self.path.stat().st_size < pages * size:
+            raise sqlite3.DatabaseError("database disk image is malformed (cut short)")
 
     @classmethod
     def beside(cls, store) -> SearchIndex:
-        """The search index next to an embedded index file, caught up with it."""
-        return cls(Path(store.path).with_name("search.sqlite"), store)
+        """The search index next to an embedded index file, caught up with it. It is derived:
+        one found damaged is removed and copied again."""
+        path = Path(store.path).with_name("search.sqlite")
+        try:
+            return cls(path, store)
+        except sqlite3.DatabaseError:
+            discard(path)
+        return cls(path, store)
 
     def close(self) -> None:
         self.db.close()
@@ -209,3 +233,16 @@ class SearchIndex:
         ids = [r[0] for r in self.db.execute(sql, params).fetchall()]
         found = self.nodes(ids)
         return [found[i] for i in ids]
+
+
+def discard(path: Path) -> None:
+    """Remove a damaged search index (it is copied again from the embedded index)."""
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        path.with_name(name).unlink(missing_ok=True)
+
+
+class SearchDamaged(Damaged):
+    """The search index was found damaged in the middle of a walk."""
+
+    def remove(self) -> None:
+        discard(Path(self.path))

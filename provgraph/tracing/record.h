@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,7 +34,8 @@ static uint64_t now_ns(void) {
 
    Only allocated bytes are ever written (a write into a hole of a full disk would kill the
    program with SIGBUS): a writer that needs more extends the allocation with fallocate(2);
-   when that fails (disk full), the record is dropped and counted, and provgraph says so. */
+   when that fails (disk full, the file size limit), the record is dropped and counted, and
+   provgraph says so. */
 #define MAGIC "PROVTRC3"
 #define HEADER 32
 #define TRACE_SIZE (1ull << 34)       /* address space reserved; the file grows as needed */
@@ -68,12 +70,24 @@ static int grow_file(uint64_t size) {
 
 static uint64_t *word(int i) { return (uint64_t *)(out + 8 * i); }
 
+/* The most the trace file may hold: past the file size limit (ulimit -f) the kernel would
+   kill the program with SIGXFSZ, which is the program's own limit, not ours to spend. */
+static uint64_t size_limit(void) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY
+        || limit.rlim_cur > TRACE_SIZE)
+        return TRACE_SIZE;
+    return (uint64_t)limit.rlim_cur;
+}
+
 /* Make sure bytes up to `end` are allocated; 0 when they are. */
 static int allocated(uint64_t end) {
     uint64_t have = __atomic_load_n(word(2), __ATOMIC_ACQUIRE);
     while (end > have) {
-        uint64_t want = (end + GROW - 1) / GROW * GROW;
-        if (want > TRACE_SIZE || grow_file(want) != 0)
+        uint64_t want = (end + GROW - 1) / GROW * GROW, most = size_limit();
+        if (want > most)
+            want = most;
+        if (want < end || grow_file(want) != 0)
             return -1;
         if (__atomic_compare_exchange_n(word(2), &have, want, 0, __ATOMIC_RELEASE,
                                         __ATOMIC_ACQUIRE))
