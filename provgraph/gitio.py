@@ -48,7 +48,7 @@ def run(
     except FileNotFoundError as exc:
         raise GitError("git is not installed or not on PATH") from exc
     if check and proc.returncode != 0:
-        raise GitError(first_line(proc.stderr) or f"git {args[0]} failed ({proc.returncode})")
+        raise GitError(_failure(args, proc.returncode, proc.stderr))
     return proc.stdout
 
 
@@ -75,8 +75,24 @@ class Started:
     def output(self, check: bool = True) -> bytes:
         out, err = self.proc.communicate()
         if check and self.proc.returncode != 0:
-            raise GitError(first_line(err) or f"git {self.args[0]} failed")
+            raise GitError(_failure(self.args, self.proc.returncode, err))
         return out
+
+
+def _failure(args: list[str], returncode: int, stderr: bytes) -> str:
+    """One line for a failed git: git's own, or what stopped it. The file size limit
+    (`ulimit -f`) kills git with SIGXFSZ, mid-write, without a word of its own."""
+    import signal
+
+    if returncode == -signal.SIGXFSZ:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        words = iter(args)
+        name = next((w for w in words if not (w == "-c" and next(words, None))), "")
+        return (f"cannot record: git {name} was stopped by the file size limit (ulimit -f, "
+                f"{limit:,} bytes) while storing a file larger than that; raise the limit")
+    return first_line(stderr) or f"git {args[0]} failed ({returncode})"
 
 
 def first_line(stderr: bytes) -> str:

@@ -163,6 +163,7 @@ class Snapshotter:
                 walk = None
             # The private index is only a cache (damaged, or an expired shared index): start
             # it again from the user's index; an error that stays is git's to tell.
+            _remove(f"{self.index}.lock")  # left by a git that was stopped (ulimit -f)
             _remove(self.index)
             _remove(self.state_file)
             return self._take(taken)

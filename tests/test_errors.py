@@ -99,3 +99,56 @@ def test_git_missing_from_path(repo, tmp_path):
     proc = subprocess.run([PROV, "true"], cwd=repo.root, env=env, capture_output=True, text=True)
     assert proc.returncode == 125
     assert "git is not installed" in one_line(proc)
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare for a read-only mount")
+@pytest.mark.parametrize("folder", ["objects", "refs"])
+def test_a_read_only_object_store_or_refs_folder(repo, folder):
+    """Decided before the command runs, as for a read-only .git (issue 12, section 2)."""
+    repo.ok("true")  # the clone has its chain
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("user namespaces are not available here")
+    script = (f"mount --bind -o ro {repo.root}/.git/{folder} {repo.root}/.git/{folder} && "
+              f"cd {repo.root} && {PROV} touch made.txt")
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], env=repo.env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 125, proc.stderr
+    line = one_line(proc)
+    assert f".git/{folder}" in line and "Read-only file system" in line
+    assert not repo.path("made.txt").exists()
+    assert repo.prov("log").returncode == 0  # and nothing was left half done
+
+
+def test_the_file_size_limit(repo):
+    """`ulimit -f` below a file the command writes: git cannot store it. One line, the
+    command's own message aside; the next `prov` with the limit refuses before running,
+    and one without it records the capture that could not be finished."""
+    write = "head -c 300000 /dev/urandom > big.bin"
+    proc = subprocess.run(["bash", "-c", f"ulimit -f 100; {PROV} sh -c '{write}'"],
+                          cwd=repo.root, env=repo.env, capture_output=True, text=True)
+    assert proc.returncode == 125, proc.stderr
+    prov_lines = [line for line in proc.stderr.splitlines() if line.startswith("prov")]
+    assert len(prov_lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "file size limit (ulimit -f, 102,400 bytes)" in prov_lines[0]
+
+    again = subprocess.run(["bash", "-c", f"ulimit -f 100; {PROV} touch made.txt"],
+                           cwd=repo.root, env=repo.env, capture_output=True, text=True)
+    assert again.returncode == 125
+    assert "ulimit -f" in one_line(again)
+    assert not repo.path("made.txt").exists()
+
+    after = repo.prov("touch", "made.txt")
+    assert after.returncode == 0, after.stderr
+    assert "recorded an interrupted capture" in after.stderr
+    assert "big.bin@v1" in repo.ok("log").stdout
+
+
+def test_a_misspelt_view_query(repo):
+    repo.write("d.csv", "a,b\n1,2\n")
+    proc = repo.prov("fileview", "-c", "-n", "o.csv", "-q", "selec * form {d.csv}")
+    assert proc.returncode == 1
+    line = one_line(proc)
+    assert "line 1, col 1 near 'selec'" in line and "begins with SELECT" in line
+    assert "ALIAS" not in line
+    assert not repo.path("o.csv").exists()
