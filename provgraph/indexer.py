@@ -235,8 +235,10 @@ class Indexer:
         tips = self.journal.tips()  # read once: records landing meanwhile wait for next time
         if tips and not since:
             return self.rebuild(progress)  # the first catch-up: every record, judged at once
-        if self.store.meta("project") not in (None, self.repo.project):
-            return self.rebuild(progress)  # ids derive from the project id, which changed
+        if self.store.meta("project") != self.repo.project:
+            # ids derive from the project id, which changed (a shallow clone's, before
+            # provgraph knew better) or was not noted (an index of an earlier provgraph)
+            return self.rebuild(progress)
         try:
             entries = sorted(self.journal.entries(since, tips),
                              key=lambda e: order_key(e.record))
@@ -446,7 +448,7 @@ def _open_index(repo: Repository, path: Path, progress: Progress | None, rebuild
         store = EmbeddedStore(path, read_only=True)
         try:
             if (store.meta("schema_version") == SCHEMA_VERSION
-                    and store.meta("project") in (None, repo.project)):
+                    and store.meta("project") == repo.project):
                 return store
         except Exception as exc:
             store.close()
