@@ -16,7 +16,7 @@ from conftest import Repo, git_env
 #: What `prov` makes again from git and the journal (the README's "Where it is kept").
 DERIVED = ["index.duckdb", "search.sqlite", "snapshot-index", "snapshot.json", "last-snapshot",
            "index.tips", "quarantine.json", "quarantine-index.json", "fileview/views.json",
-           "entry-points.json", "project"]
+           "entry-points.json", "project", "ignored.json"]
 DAMAGE = ["deleted", "emptied", "truncated", "garbage", "wrong-type JSON"]
 #: What reads the files above: the index, the search index (lineage and segments walk it),
 #: a capture (snapshots, markers), the views, and the rebuild the README recommends.
@@ -58,7 +58,9 @@ def template(tmp_path_factory):
     r.root.mkdir()
     r.git("init", "-q")
     r.write("d.csv", "x,y\n1,2\n3,4\n")
+    r.write(".gitignore", "*.bin\n")
     r.commit_all("start")
+    r.ok("sh", "-c", "echo cached > cache.bin")  # digests of ignored files: ignored.json
     r.ok("cp", "d.csv", "e.csv")
     r.ok("fileview", "-c", "-n", "o.csv", "-q", "select * from {d.csv}")
     r.ok("segment", "--src", "d.csv", "--dst", "e.csv", "--save", "seg")
@@ -96,7 +98,7 @@ def test_a_damaged_derived_file_is_made_again(worked, name, kind):
             assert "index.duckdb is damaged" in proc.stderr and "made again" in proc.stderr
         if args == ["log", "--json"]:
             commands = [r["properties"]["command"] for r in json.loads(proc.stdout)]
-            assert "cp d.csv e.csv" in commands and len(commands) == 2
+            assert "cp d.csv e.csv" in commands and len(commands) == 3
         if args[0] == "lineage":
             assert "d.csv@v1" in proc.stdout
         if args == ["touch", "made.txt"]:

@@ -22,7 +22,7 @@ import os
 import re
 import time
 
-from provgraph import gitio
+from provgraph import gitio, state
 from provgraph.snapshot import file_sha256, locked
 from provgraph.timestamps import from_ns
 from provgraph.tracing.events import Trace, read_trace
@@ -186,13 +186,10 @@ class _IgnoredDigests:
     def __init__(self, repo: Repository):
         self.path = repo.prov_path("ignored.json")
         self.repo = repo
-        try:
-            with open(self.path, "rb") as handle:
-                self.known: dict[str, list] = json.loads(handle.read())
-            if not isinstance(self.known, dict):
-                self.known = {}
-        except (OSError, ValueError):
-            self.known = {}
+        found = state.read_json(self.path)  # derived: what is damaged is hashed again
+        self.known: dict[str, list] = {
+            path: entry for path, entry in (found.items() if isinstance(found, dict) else ())
+            if isinstance(entry, list) and len(entry) == 4 and state.is_hex(entry[3], (64,))}
         self.changed = False
 
     def previous(self, path: str) -> dict[str, Any] | None:
