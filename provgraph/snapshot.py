@@ -149,8 +149,8 @@ class Snapshotter:
             taken = now()
             # We hold the lock, so a git lock on our index is a leftover of a killed prov.
             _remove(f"{self.index}.lock")
-            if os.path.exists(self.index) and self._load_state() is None:
-                _remove(self.index)  # its large files are known only from the state
+            if os.path.exists(self.index) and not self._index_known():
+                _remove(self.index)
             for attempt in range(SHORT_READ_RETRIES):
                 try:
                     return self._take(taken, walk)
@@ -223,6 +223,17 @@ class Snapshotter:
         found.setdefault("large", {})
         found.setdefault("digests", {})
         return found
+
+    def _index_known(self) -> bool:
+        """Whether the private index is the one the last snapshot left. Its large files are
+        known only from the state; and git does not check an index's checksum when it reads
+        it, so one cut short or overwritten reads as nonsense entries (an empty snapshot)
+        rather than as an error: an index whose size, time and inode are not the ones noted
+        after the last snapshot is made again."""
+        found = self._load_state()
+        if found is None:
+            return False
+        return found.get("index_stat") == self._index_stat()
 
     def _index_stat(self) -> list[int]:
         st = os.stat(self.index)
