@@ -1,9 +1,9 @@
 """Builds provgraph's two file-access tracers (C, Linux) with the install; everything else is
 in pyproject.toml.
 
-- `provgraph/tracing/libprovtrace.so`, loaded with LD_PRELOAD into every dynamically linked
+- `provgraph/capture/tracing/libprovtrace.so`, loaded with LD_PRELOAD into every dynamically linked
   process of a captured command;
-- `provgraph/tracing/provtrace`, the ptrace tracer for statically linked and Go programs.
+- `provgraph/capture/tracing/provtrace`, the ptrace tracer for statically linked and Go programs.
 
 Both are optional: without a C compiler (or off Linux) the install still succeeds and
 provgraph says, once, that it falls back to the Python audit hook and the command line.
@@ -17,7 +17,7 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-HERE = os.path.join("provgraph", "tracing")
+HERE = os.path.join("provgraph", "capture", "tracing")
 
 
 class BuildTracers(build_ext):
@@ -60,7 +60,7 @@ class BuildTracers(build_ext):
         the build folder the wheel is made from."""
         if getattr(self, "editable_mode", False) or self.inplace:
             return os.path.abspath(HERE)
-        return os.path.dirname(self.get_ext_fullpath("provgraph.tracing._native"))
+        return os.path.dirname(self.get_ext_fullpath("provgraph.capture.tracing._native"))
 
     def get_outputs(self) -> list[str]:
         folder = self._folder()
@@ -72,7 +72,7 @@ class BuildTracers(build_ext):
 
 
 setup(
-    ext_modules=[Extension("provgraph.tracing._native",
+    ext_modules=[Extension("provgraph.capture.tracing._native",
                            sources=[os.path.join(HERE, "preload.c")], optional=True)],
     cmdclass={"build_ext": BuildTracers},
 )

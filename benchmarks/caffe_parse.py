@@ -28,7 +28,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from provgraph.ingestors.caffe_log import parse_log
+from provgraph.ingestors.caffe.log import parse_log
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "caffe" / "logs"
 MB = 1e6

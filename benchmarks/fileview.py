@@ -47,7 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from provgraph.snapshot import file_sha256
+from provgraph.capture.snapshot import file_sha256
 
 PROV = shutil.which("prov", path=str(Path(sys.executable).parent)) or shutil.which("prov")
 QUERY = ("select t._c2 as label, count(*) as err_cnt from {testfile.csv} as t, "

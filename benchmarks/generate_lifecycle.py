@@ -24,7 +24,8 @@ Usage:
 
 Sinks (any number at once, fed from one pass of the generator):
     --out FILE        W3C PROV-JSON, as `prov export --format json` writes it (written
-                      streaming, section by section; `provgraph.export.parse` reads it back).
+                      streaming, section by section; `provgraph.interchange.export.parse` reads it
+                      back).
     --journal REPO    that repository's provgraph journal (created with a first commit if
                       needed), as graph records of at most --chunk elements; the next `prov`
                       command catches the embedded index up, `prov sync` loads Neo4j.
@@ -53,7 +54,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from provgraph import export
+from provgraph.interchange import export
 
 UTILITIES = [("python3", "train.py"), ("python3", "clean.py"), ("python3", "evaluate.py"),
              ("caffe", "train"), ("sort", None), ("Rscript", "plot.R")]
@@ -241,7 +242,7 @@ class JournalSink(Sink):
     """Graph records in a repository's provgraph journal (one record a chunk)."""
 
     def __init__(self, root: Path):
-        from provgraph.journal import Journal
+        from provgraph.journal.records import Journal
         from provgraph.repo import Repository
 
         root = Path(root)
@@ -306,9 +307,10 @@ class Neo4jSink(Sink):
 
 
 class ProvJsonSink(Sink):
-    """W3C PROV-JSON as `provgraph.export.serialize(..., "json")` encodes it (the same
-    attribute mapping, so `provgraph.export.parse` gives back the same graph), but written as
-    the elements come: each PROV-JSON section goes to a temporary file of its own, and the
+    """W3C PROV-JSON as `provgraph.interchange.export.serialize(..., "json")` encodes it (the same
+    attribute mapping, so `provgraph.interchange.export.parse` gives back the same graph), but
+    written as the elements come: each PROV-JSON section goes to a temporary file of its own, and
+    the
     sections are joined at the end. Relations get blank identifiers `_:idN`."""
 
     SECTIONS = ("entity", "activity", "agent", "used", "wasGeneratedBy", "wasAssociatedWith",

@@ -28,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from generate_lifecycle import generate, to_journal
 
-from provgraph import sync
 from provgraph.config import Config
-from provgraph.indexer import open_index
+from provgraph.journal.indexer import open_index
+from provgraph.remotes import neo4j as sync
 from provgraph.repo import Repository
 from provgraph.stores.neo4j import ENDPOINTS, Neo4jStore
 

@@ -8,7 +8,7 @@ same source/destination pairs:
 
 - embedded: `provgraph.queries.segment.segment(store, [src], [dst])` with the default criteria
   (context included), in-process on `EmbeddedStore(path, read_only=True)` (DuckDB itself);
-- search: the same call on the embedded index's search copy (`provgraph.stores.search`, the
+- search: the same call on the embedded index's search copy (`provgraph.stores.adjacency`, the
   graph's adjacency in SQLite, which is what `prov segment` reads on the embedded index),
   made from the DuckDB file before the measurements (its build time is reported);
 - neo4j: the same call on `Neo4jStore(uri, project)`;
@@ -235,7 +235,7 @@ def worker(args: argparse.Namespace) -> None:
 
             return EmbeddedStore(Path(args.db), read_only=True)
         if args.worker == "search":
-            from provgraph.stores.search import SearchIndex
+            from provgraph.stores.adjacency import SearchIndex
 
             return SearchIndex(Path(args.db))
         from provgraph.stores.neo4j import Neo4jStore
@@ -304,7 +304,7 @@ def worker(args: argparse.Namespace) -> None:
 
 def has_search() -> bool:
     try:
-        import provgraph.stores.search  # noqa: F401
+        import provgraph.stores.adjacency  # noqa: F401
     except ImportError:
         return False
     return True
@@ -312,8 +312,8 @@ def has_search() -> bool:
 
 def build_search(db: Path, path: Path) -> float:
     """Make the search copy of the embedded index; seconds taken."""
+    from provgraph.stores.adjacency import SearchIndex
     from provgraph.stores.embedded import EmbeddedStore
-    from provgraph.stores.search import SearchIndex
 
     start = time.perf_counter()
     with EmbeddedStore(db, read_only=True) as store, SearchIndex(path, store):

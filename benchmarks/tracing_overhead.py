@@ -127,7 +127,7 @@ def make_repo(root: Path, case: str) -> list[str]:
 
 def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
     if "PROV_TRACE_FILE" in env:  # a fresh trace file for a mechanism run alone
-        from provgraph.tracing.events import make_trace_file
+        from provgraph.capture.tracing.events import make_trace_file
 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(env["PROV_TRACE_FILE"])
@@ -151,7 +151,7 @@ def ways(command: list[str], reprozip: str | None, scratch: Path) -> dict[str, t
         "prov off": ([PROV, *command], {"PROV_TRACE": "off"}),
         "prov traced": ([PROV, *command], {}),
     }
-    from provgraph.tracing import LIBRARY, TRACER
+    from provgraph.capture.tracing import LIBRARY, TRACER
 
     trace = {"PROV_TRACE_FILE": str(scratch / "trace"), "PROV_TRACE_ROOTS": str(scratch)}
     if os.path.exists(LIBRARY):

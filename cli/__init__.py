@@ -1,7 +1,7 @@
 """The `prov` command.
 
 `prov CMD ...` is the hot path: it must start fast, so it goes straight to
-`provgraph.capture` without importing click, rich or anything else heavy. Every other use
+`provgraph.capture.command` without importing click, rich or anything else heavy. Every other use
 (`prov log`, `prov --help`, ...) goes through the click application in `provgraph.cli.app`.
 """
 
@@ -101,7 +101,7 @@ def refuse_mistyped_subcommand(args: list[str]) -> None:
 def _first_word(args: list[str]) -> str | None:
     """The program a command starts with; None for a shell's own word or what cannot be read
     without running it (a compound command, a syntax error the capture reports)."""
-    from provgraph.shell import ShellSyntaxError, needs_shell, parse_pipeline, split_list
+    from provgraph.capture.shell import ShellSyntaxError, needs_shell, parse_pipeline, split_list
 
     if not needs_shell(args):
         return args[0] if args else None
@@ -121,8 +121,9 @@ def capture_main(args: list[str], message: str | None = None, check_typo: bool =
     if not args:
         fail("nothing to run: give a command, e.g. prov python train.py")
     from provgraph import gitio
-    from provgraph.repo import ProvError, Repository
-    from provgraph.snapshot import start_walk
+    from provgraph.capture.snapshot import start_walk
+    from provgraph.errors import ProvError
+    from provgraph.repo import Repository
 
     try:
         # git finds the repository and starts looking for changes while Python imports
@@ -130,7 +131,8 @@ def capture_main(args: list[str], message: str | None = None, check_typo: bool =
         if check_typo:
             refuse_mistyped_subcommand(args)
         walk = start_walk(repo)
-        from provgraph import capture, runner
+        from provgraph.capture import command as capture
+        from provgraph.capture import runner
 
         outcome = capture.run(args, message=message, repo=repo, walk=walk)
     except (ProvError, gitio.GitError) as exc:

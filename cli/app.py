@@ -9,7 +9,8 @@ import click
 
 from provgraph import gitio
 from provgraph.cli import MODULES
-from provgraph.repo import ProvError, Repository
+from provgraph.errors import ProvError
+from provgraph.repo import Repository
 
 
 class ProvGroup(click.Group):
@@ -56,7 +57,7 @@ class ProvGroup(click.Group):
 def _derived_damage(exc: Exception) -> None:
     """A derived file (the index, the search index) found damaged in the middle of a command:
     removed, said in one line; the next command makes it again from the journal."""
-    from provgraph.state import damaged
+    from provgraph.stores import damaged
 
     try:
         found = damaged(exc, Repository.discover(os.getcwd()).prov_dir)

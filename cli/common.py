@@ -68,8 +68,8 @@ def opened_index(rebuild: bool = False, read_only: bool = False):
 
     `read_only` guarantees a connection that cannot write (for user-written SQL).
     """
-    from provgraph.capture import recover
-    from provgraph.indexer import open_index
+    from provgraph.capture.command import recover
+    from provgraph.journal.indexer import open_index
 
     repo = repository()
     repo.ensure_prov_dir()

@@ -25,7 +25,7 @@ def command() -> None:
 def get(key: str) -> None:
     """Print the value of KEY."""
     from provgraph.config import shown
-    from provgraph.repo import ProvError
+    from provgraph.errors import ProvError
 
     value = _config().get(key)
     if value is None:

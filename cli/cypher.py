@@ -33,9 +33,9 @@ def command(query: str, params: tuple[str, ...], as_json: bool, no_sync: bool) -
     prov cypher 'MATCH (a:Activity {project: $project}) RETURN a.name, a.exit_code'
     Pending records are pushed first, so the answer includes the latest captures.
     """
-    from provgraph import sync
-    from provgraph.capture import recover
+    from provgraph.capture.command import recover
     from provgraph.config import Config
+    from provgraph.remotes import neo4j as sync
 
     repo = repository()
     repo.ensure_prov_dir()

@@ -16,7 +16,7 @@ from provgraph.cli.common import opened_index
 def command(fmt: str, output: str | None) -> None:
     """Write the provenance graph as W3C PROV (properties under the provgraph: prefix;
     imported names and properties in the namespaces of the documents they came from)."""
-    from provgraph.export import serialize
+    from provgraph.interchange.export import serialize
 
     with opened_index() as (_repo, store):
         text = serialize(store.all_nodes(), store.all_edges(), fmt,

@@ -112,7 +112,7 @@ def _note(message: str) -> None:
 def _repo_name(repo, name: str) -> str:
     import os
 
-    from provgraph.repo import ProvError
+    from provgraph.errors import ProvError
 
     rel = repo.relpath(name, os.getcwd())
     if rel is None:

@@ -13,7 +13,7 @@ def _output(repo, reference: str) -> tuple[str, str | None]:
     """`results.csv` (its current content) or `results.csv@v2` (that version's digest)."""
     import os
 
-    from provgraph.repo import ProvError
+    from provgraph.errors import ProvError
 
     path, at, version = reference.rpartition("@v")
     if not (at and version.isdigit()):
@@ -23,7 +23,7 @@ def _output(repo, reference: str) -> tuple[str, str | None]:
         raise ProvError(f"{path} is outside the repository {repo.root}")
     if not version:
         return rel, None
-    from provgraph.indexer import open_index
+    from provgraph.journal.indexer import open_index
 
     with open_index(repo) as store:
         entity = store.entity(rel, int(version))

@@ -43,8 +43,8 @@ def command(file: str, fmt: str | None, as_json: bool) -> None:
     """Load a W3C PROV document (FILE, or - for standard input) written by any tool, or by
     `prov export`, into this project's graph. Node ids are kept: `ex:model` stays `ex:model`.
     Importing the same document again adds nothing."""
-    from provgraph.importer import describe, import_document
-    from provgraph.repo import ProvError
+    from provgraph.errors import ProvError
+    from provgraph.interchange.importer import describe, import_document
 
     repo = repository()
     if file == "-":

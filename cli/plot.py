@@ -10,7 +10,7 @@ import sys
 import click
 
 from provgraph.cli.common import opened_index
-from provgraph.repo import ProvError
+from provgraph.errors import ProvError
 
 
 @click.command("plot")

@@ -11,8 +11,9 @@ from provgraph.cli.common import console, err_console, repository
 @click.argument("remote", required=False)
 def command(remote: str | None) -> None:
     """Fetch the provenance journals of REMOTE (default: origin) and add what is new."""
-    from provgraph import sharing, sync
     from provgraph.config import Config
+    from provgraph.remotes import git as sharing
+    from provgraph.remotes import neo4j as sync
 
     repo = repository()
     repo.ensure_prov_dir()

@@ -11,7 +11,7 @@ from provgraph.cli.common import console, repository
 @click.argument("remote", required=False)
 def command(remote: str | None) -> None:
     """Send the provenance journal (refs/prov/journal/*) to REMOTE (default: origin)."""
-    from provgraph import sharing
+    from provgraph.remotes import git as sharing
 
     result = sharing.push(repository(), remote)
     console.print(f"Pushed {len(result['pushed'])} journal chain(s) to {result['remote']}.")

@@ -87,14 +87,14 @@ def opened_store(on_neo4j: bool) -> Iterator[tuple[Any, Any]]:
     """The store to answer from: the embedded index (through its search index, made for
     walks), or this project's Neo4j graph (synced first, so it holds what the journal holds)."""
     if not on_neo4j:
-        from provgraph.stores.search import SearchIndex
+        from provgraph.stores.adjacency import SearchIndex
 
         with opened_index() as (repo, store), SearchIndex.beside(store) as search:
             yield repo, search
         return
-    from provgraph import sync
     from provgraph.cli.common import repository
     from provgraph.config import Config
+    from provgraph.remotes import neo4j as sync
 
     repo = repository()
     repo.ensure_prov_dir()
@@ -106,8 +106,8 @@ def opened_store(on_neo4j: bool) -> Iterator[tuple[Any, Any]]:
 def resolve_all(repo, store, references: list[str], option: str) -> list[str]:
     """Node ids for what a user typed (any folder; `PATH@*`; a RUN; imported ids as they
     are): the resolver of every command naming a node (queries.nodes)."""
+    from provgraph.errors import ProvError
     from provgraph.queries.nodes import resolve
-    from provgraph.repo import ProvError
 
     if not references:
         raise ProvError(f"give at least one {option} NODE (a path, PATH@vN, 'PATH@*', a run "
@@ -142,7 +142,7 @@ def command(sources, destinations, fmt: str, save: str | None, on_neo4j: bool,
 
 def emit(result, fmt: str) -> None:
     if fmt == "json":
-        from provgraph.export import serialize
+        from provgraph.interchange.export import serialize
 
         click.echo(serialize(result.nodes.values(), result.edges, "json"))
     elif fmt in ("dot", "mermaid"):

@@ -12,11 +12,12 @@ from provgraph.cli.common import console, json_out, repository, safe
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def command(as_json: bool) -> None:
     """Where provenance is kept and whether the index has caught up with the journal."""
-    from provgraph import quarantine, recovery
-    from provgraph.capture import recover
+    from provgraph.capture import recovery
+    from provgraph.capture.command import recover
     from provgraph.config import Config
-    from provgraph.indexer import index_status
-    from provgraph.journal import Journal
+    from provgraph.journal import quarantine
+    from provgraph.journal.indexer import index_status
+    from provgraph.journal.records import Journal
 
     repo = repository()
     repo.ensure_prov_dir()
@@ -31,7 +32,7 @@ def command(as_json: bool) -> None:
         "clone": repo.clone_id,
         "journal": {"ref": journal.ref, "chains": len(journal.tips()), "records": journal.count()},
         "index": index,
-        "quarantine": quarantine.listing(repo),
+        "quarantine": quarantine.listing(journal),
         "running": [r["record"]["command"] for r in running],
         "large_file_limit": config.large_file_limit,
         "tracing": _tracing_status(repo, config),
@@ -84,7 +85,7 @@ def _tracing_status(repo, config) -> dict:
     import json
     import os
 
-    from provgraph import tracing
+    from provgraph.capture import tracing
 
     reason = tracing.unavailable() if config.trace else "capture.trace is off"
     try:
@@ -99,11 +100,11 @@ def _tracing_status(repo, config) -> dict:
 
 
 def _neo4j_status(repo, config) -> dict | None:
-    from provgraph import sync
+    from provgraph.remotes import neo4j as sync
 
     if not config.neo4j_configured:
         return None
-    from provgraph.redact import redact_text
+    from provgraph.capture.redact import redact_text
 
     target = sync.Target(config)  # its uri shows a password as ***
     state = sync.load_state(repo, target)

@@ -16,7 +16,7 @@ from provgraph.cli.segment import (
     resolve_all,
     segment_options,
 )
-from provgraph.repo import ProvError
+from provgraph.errors import ProvError
 
 _KEY_HELP = ("Comma-separated properties naming {what} in the summary (any property, e.g. "
              "{example}); default: {default}.")

@@ -17,8 +17,8 @@ def command(full: bool, background: bool) -> None:
     Captures start this in the background on their own; run it to catch up after Neo4j was
     down, or with --full after the database was emptied.
     """
-    from provgraph import sync
-    from provgraph.capture import recover
+    from provgraph.capture.command import recover
+    from provgraph.remotes import neo4j as sync
 
     repo = repository()
     repo.ensure_prov_dir()

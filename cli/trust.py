@@ -88,7 +88,7 @@ def _nothing(config, as_json: bool) -> bool:
 def command(show: bool, revoke: bool, as_json: bool) -> None:
     """Allow .prov.toml to run its ingestors and read files outside the repository, in this
     clone, for its current content (a changed file must be trusted again)."""
-    from provgraph.repo import ProvError
+    from provgraph.errors import ProvError
     from provgraph.trust import allow, verdict
     from provgraph.trust import revoke as forget
 

@@ -7,7 +7,7 @@ files it really read.
   `python.args.lr = 0.1`, `python.args.epochs = 5`, `python.args.augment = true` (names as
   argparse makes them: dashes stripped, inner dashes as underscores; values typed).
 - `python -m pkg.tool ...`: the module (`pkg/tool.py` or `pkg/tool/__main__.py`) likewise.
-- What the program really read and wrote is traced by provgraph.tracing for every command;
+- What the program really read and wrote is traced by provgraph.capture.tracing for every command;
   without tracing, the imports found by reading the code stand in for it.
 """
 

@@ -48,7 +48,7 @@ def command_redirects(context: dict[str, Any]) -> list[dict[str, Any]]:
     """
     argv = list(context.get("argv") or [])
     try:
-        from provgraph.shell import parse_pipeline
+        from provgraph.capture.shell import parse_pipeline
 
         pipeline = parse_pipeline(str(context.get("command") or ""))
     except Exception:  # not shell syntax we can read: use what the framework gave

@@ -32,7 +32,7 @@ GROUP = "provgraph.ingestors"
 BUILTINS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("provgraph.ingestors.posix", "PosixIngestor", r".*", ()),
     ("provgraph.ingestors.python", "PythonIngestor", r"(^|[\s/])python[0-9.]*\s", ()),
-    ("provgraph.ingestors.caffe", "CaffeIngestor",
+    ("provgraph.ingestors.caffe.ingestor", "CaffeIngestor",
      r"(^|[\s/])caffe(\.bin)?\s+(train|test|time)\b", ("stderr",)),
     ("provgraph.ingestors.git", "GitIngestor", r"(^|[\s/])git\s+(.*\s)?commit\b", ()),
 ]

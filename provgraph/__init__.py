@@ -2,8 +2,8 @@
 
 The Python API mirrors the CLI (this module stays import-light: `prov CMD` loads it):
 
-    import provgraph, provgraph.capture
-    outcome = provgraph.capture.run(["python", "train.py"], cwd="my-analysis")
+    import provgraph, provgraph.capture.command
+    outcome = provgraph.capture.command.run(["python", "train.py"], cwd="my-analysis")
     with provgraph.open_store("my-analysis") as store:
         for entry in provgraph.queries.log.log(store, limit=5): ...
 """
@@ -21,8 +21,8 @@ if TYPE_CHECKING:  # no runtime import: `prov CMD` loads this module
 
 def open_store(path: str | Path = ".", rebuild: bool = False) -> EmbeddedStore:
     """The embedded index of the repository at `path`, caught up with its journal."""
-    from provgraph.capture import recover
-    from provgraph.indexer import open_index
+    from provgraph.capture.command import recover
+    from provgraph.journal.indexer import open_index
     from provgraph.repo import Repository
 
     repo = Repository.discover(path)

@@ -12,7 +12,7 @@ import os
 import re
 
 from provgraph import state
-from provgraph.repo import ProvError
+from provgraph.errors import NotFound, ProvError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
@@ -201,7 +201,7 @@ class Config:
 def _refuse_secrets(path: str, project: dict[str, Any]) -> None:
     """A committed file is shared with everyone who clones: no password in it, not even
     inside a URI (`bolt://neo4j:pw@host`); the value itself is never quoted back."""
-    from provgraph.redact import uri_has_password
+    from provgraph.capture.redact import uri_has_password
 
     secrets = sorted(k for k in project if k in SECRET_KEYS)
     if secrets:
@@ -216,7 +216,7 @@ def _refuse_secrets(path: str, project: dict[str, Any]) -> None:
 
 def shown(key: str, value: Any) -> Any:
     """A setting's value as `prov config` and `prov status` print it: secrets as ***."""
-    from provgraph.redact import REDACTED, uri_shown
+    from provgraph.capture.redact import REDACTED, uri_shown
 
     if key in SECRET_KEYS and value is not None:
         return REDACTED
@@ -228,7 +228,7 @@ def check_key(key: str, value: str) -> Any:
     naming the key and what it takes); return the value as it is to be stored."""
     if key not in DEFAULTS:
         known = ", ".join(sorted(DEFAULTS))
-        raise ProvError(f"unknown setting {key} (known: {known})")
+        raise NotFound(f"unknown setting {key} (known: {known})")
     takes, parse = _SETTINGS[key]
     try:
         return parse(value)

@@ -18,6 +18,8 @@ import zlib
 from collections import namedtuple
 from collections.abc import Iterable, Iterator
 
+from provgraph.errors import GitError
+
 #: Durability for everything provgraph writes: objects and refs reach the disk before a
 #: command returns; loose objects are fsync'd in one batch. (The private index is a cache,
 #: rebuilt if lost, so it is not fsync'd.)
@@ -26,10 +28,6 @@ FSYNC_CONFIG = ("-c", "core.fsync=committed", "-c", "core.fsyncMethod=batch")
 #: Snapshot blobs are stored uncompressed: zlib costs ~17 ms per MB of incompressible data
 #: (model weights), on the hot path; `git gc` compresses them into packs later.
 SNAPSHOT_CONFIG = (*FSYNC_CONFIG, "-c", "core.looseCompression=0")
-
-
-class GitError(RuntimeError):
-    """A git command failed; the message is one line a user can act on."""
 
 
 def run(

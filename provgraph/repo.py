@@ -11,16 +11,13 @@ import os
 from functools import cached_property
 
 from provgraph import gitio
+from provgraph.errors import ProvError  # importable from here too, as before
 
 # Paths are plain strings on the capture path: importing pathlib costs `prov CMD` ~3 ms.
 
 
 #: A blob holding the full id of the project's root commit (`Repository.project`).
 PROJECT_REF = "refs/prov/project"
-
-
-class ProvError(Exception):
-    """An error a user can fix; printed as one line, never as a traceback."""
 
 
 class Repository:

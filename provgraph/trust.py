@@ -115,7 +115,7 @@ def _neo4j(table: dict[str, Any], index: int, config: Config) -> list[Gated]:
     uri = table.get("uri")
     if not uri:
         return []
-    from provgraph.redact import uri_shown
+    from provgraph.capture.redact import uri_shown
 
     return [Gated("neo4j", index, "neo4j", "send", {"uri": uri_shown(str(uri))})]
 
@@ -274,8 +274,8 @@ def warn_untrusted(config: Config) -> None:
 
 def allow(config: Config) -> Verdict:
     """`prov trust`: record the current file's digest as trusted in this clone."""
+    from provgraph.errors import ProvError
     from provgraph.gitio import write_file_atomic
-    from provgraph.repo import ProvError
     from provgraph.timestamps import now
 
     judged = _judge(config)

@@ -31,6 +31,7 @@ from typing import Any
 
 from provgraph.model import USED, WAS_GENERATED_BY, Node
 from provgraph.queries.metrics import ITERATION, series, summary
+from provgraph.stores.base import Store
 
 #: Properties that differ between any two runs, or are compared elsewhere.
 IGNORED = frozenset({"id", "name", "project", "started", "ended", "command", "shell"})
@@ -95,7 +96,7 @@ class RunDiff:
         return bool(self.a.properties.get("shell")) == bool(self.b.properties.get("shell"))
 
 
-def diff(store, a: Node, b: Node, read_blob: ReadBlob | None = None) -> RunDiff:
+def diff(store: Store, a: Node, b: Node, read_blob: ReadBlob | None = None) -> RunDiff:
     """Compare run `a` with run `b` (three batched queries for the files, whatever their number)."""
     used = store.edges([a.id, b.id], "out", [USED])
     made = store.edges([a.id, b.id], "in", [WAS_GENERATED_BY])

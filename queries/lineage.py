@@ -23,6 +23,7 @@ from provgraph.model import (
     Node,
     version_link,
 )
+from provgraph.stores.base import Store
 
 
 @dataclass
@@ -35,15 +36,17 @@ class Step:
     agents: list[Node] = field(default_factory=list)  # for activities: who ran it
 
 
-def ancestors(store, start: Node, depth: int | None = None, revisions: bool = False) -> Step:
+def ancestors(store: Store, start: Node, depth: int | None = None,
+              revisions: bool = False) -> Step:
     return _walk(store, start, depth, revisions, backwards=True)
 
 
-def descendants(store, start: Node, depth: int | None = None, revisions: bool = False) -> Step:
+def descendants(store: Store, start: Node, depth: int | None = None,
+                revisions: bool = False) -> Step:
     return _walk(store, start, depth, revisions, backwards=False)
 
 
-def _walk(store, start: Node, depth: int | None, revisions: bool, backwards: bool) -> Step:
+def _walk(store: Store, start: Node, depth: int | None, revisions: bool, backwards: bool) -> Step:
     root = Step(start)
     expanded = {start.id}
     frontier = [root]
@@ -90,7 +93,7 @@ def _walk(store, start: Node, depth: int | None, revisions: bool, backwards: boo
     return root
 
 
-def _add_agents(store, root: Step) -> None:
+def _add_agents(store: Store, root: Step) -> None:
     """Who ran the activities the walk reached but did not expand: those at the depth limit
     and later mentions of one shown above (one batched query)."""
     waiting: dict[str, list[Step]] = {}

@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from provgraph.model import USED, WAS_ASSOCIATED_WITH, WAS_GENERATED_BY, Node
+from provgraph.stores.base import Store
 
 
 @dataclass
@@ -16,7 +17,7 @@ class LogEntry:
     generated: list[Node] = field(default_factory=list)
 
 
-def log(store, limit: int | None = None) -> list[LogEntry]:
+def log(store: Store, limit: int | None = None) -> list[LogEntry]:
     """Activities newest first, each with its agent and the files it used and generated.
 
     Four batched queries whatever the number of activities.

@@ -44,8 +44,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from provgraph.errors import NotFound, ProvError
 from provgraph.model import Node
-from provgraph.repo import ProvError
 
 ITERATION = "iteration"
 
@@ -171,8 +171,8 @@ def resolve(name: str, available: Iterable[str]) -> str:
         raise ProvError(f"metric {name} is ambiguous: {', '.join(candidates)} "
                         "(give more of the name)")
     if not available:
-        raise ProvError(f"no series {name}: the runs have no series")
-    raise ProvError(f"no series {name}: the runs have {', '.join(available)}")
+        raise NotFound(f"no series {name}: the runs have no series")
+    raise NotFound(f"no series {name}: the runs have {', '.join(available)}")
 
 
 def curves(runs: list[Node], metrics: list[str]

@@ -7,15 +7,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from provgraph.errors import NotFound, ProvError
 from provgraph.model import ACTIVITY, USED, WAS_GENERATED_BY, Node
 from provgraph.queries.runs import find_run, is_run_reference, is_run_shorthand
-from provgraph.repo import ProvError
+from provgraph.stores.base import Store
 
 ID_PREFIXES = ("act-", "ent-", "agt-")
 _VERSIONED = re.compile(r"^(?P<path>.+)@v(?P<version>\d+)$")
 
 
-def find(store, reference: str, path: str | None = None) -> Node:
+def find(store: Store, reference: str, path: str | None = None) -> Node:
     """The node a reference names, or a one-line error naming the reference.
 
     `reference` is what the user typed; `path` the repository path it names from the folder
@@ -24,7 +25,7 @@ def find(store, reference: str, path: str | None = None) -> Node:
     if reference.startswith(ID_PREFIXES):
         node = store.node(reference)
         if node is None:
-            raise ProvError(f"no node with id {reference}")
+            raise NotFound(f"no node with id {reference}")
         return node
     if is_run_shorthand(reference):
         return find_run(store, reference)
@@ -44,12 +45,12 @@ def find(store, reference: str, path: str | None = None) -> Node:
         if version is not None and store.entity(name) is not None:
             latest = store.entity(name).properties.get("version")
             raise ProvError(f"{name} has no version {version} (latest is v{latest})")
-        raise ProvError(f"no recorded file {name} (provgraph knows files a command used, made "
+        raise NotFound(f"no recorded file {name} (provgraph knows files a command used, made "
                         "or that changed between commands)")
     return node
 
 
-def _named(store, name: str) -> Node | None:
+def _named(store: Store, name: str) -> Node | None:
     found = store.named(name)
     if len(found) > 1:
         listed = ", ".join(f"{n.label.lower()} {n.id}" for n in found)
@@ -57,7 +58,7 @@ def _named(store, name: str) -> Node | None:
     return found[0] if found else None
 
 
-def resolve(store, reference: str, path: str | None = None) -> list[Node]:
+def resolve(store: Store, reference: str, path: str | None = None) -> list[Node]:
     """The nodes a reference names, for operators taking sets of nodes: what `find` takes,
     and `path@*` (every version). `path`: as for `find`."""
     typed = path if path is not None else reference
@@ -65,7 +66,7 @@ def resolve(store, reference: str, path: str | None = None) -> list[Node]:
         name = typed[:-2].removeprefix("./")
         found = store.versions(name)
         if not found:
-            raise ProvError(f"no recorded file {name}")
+            raise NotFound(f"no recorded file {name}")
         return found
     return [find(store, reference, path)]
 
@@ -78,7 +79,7 @@ class Deletion:
     by: Node | None  # the run that deleted it; None when it went outside prov
 
 
-def deletion(store, entity: Node) -> Deletion | None:
+def deletion(store: Store, entity: Node) -> Deletion | None:
     """For a version of a file the record says is gone now: how it went (on the embedded
     index, which keeps where each path stands)."""
     path = entity.properties.get("path")
@@ -90,7 +91,7 @@ def deletion(store, entity: Node) -> Deletion | None:
     return Deletion(path, by)
 
 
-def _made_or_used_after(store, path: str, run: Node) -> bool:
+def _made_or_used_after(store: Store, path: str, run: Node) -> bool:
     latest = store.entity(path)
     if latest is None:
         return False

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
+from provgraph.errors import BadInput, NotFound, ProvError
 from provgraph.model import ACTIVITY, Node
-from provgraph.repo import ProvError
+from provgraph.stores.base import Store
 
 _NUMBER = re.compile(r"^#(\d+)$")
 _LATEST = re.compile(r"^latest(?:~(\d+))?$")
@@ -31,17 +32,17 @@ def is_run_shorthand(text: str) -> bool:
     return bool(_NUMBER.match(text) or _LATEST.match(text))
 
 
-def find_run(store, reference: str) -> Node:
+def find_run(store: Store, reference: str) -> Node:
     """The activity `reference` names, or a one-line error naming the reference."""
     reference = reference.strip()
     if not reference:
-        raise ProvError(f"no run given: name one by {_FORMS}")
+        raise BadInput(f"no run given: name one by {_FORMS}")
     if match := _LATEST.match(reference):
         back = int(match[1] or 0)
         found = store.activities(limit=1, offset=back)
         if not found:
             recorded = len(store.activities())
-            raise ProvError(f"no run {reference}: {recorded} activit"
+            raise NotFound(f"no run {reference}: {recorded} activit"
                             f"{'y is' if recorded == 1 else 'ies are'} recorded")
         return found[0]
     if match := _NUMBER.match(reference):
@@ -58,13 +59,13 @@ def find_run(store, reference: str) -> Node:
                                 "not a run")
             return node
         if reference.startswith("act-"):
-            raise ProvError(f"no activity with id {reference}")
+            raise NotFound(f"no activity with id {reference}")
     return _one(reference, found)
 
 
 def _one(reference: str, found: list[Node]) -> Node:
     if not found:
-        raise ProvError(f"no run {reference}: name one by {_FORMS}")
+        raise NotFound(f"no run {reference}: name one by {_FORMS}")
     if len(found) > 1:
         names = ", ".join(f"{n.name} ({n.id})" for n in sorted(found, key=lambda n: n.id))
         raise ProvError(f"{reference} is ambiguous: {names}; give an id")

@@ -70,6 +70,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from provgraph.errors import ProvError
 from provgraph.model import (
     ACTIVITY,
     AGENT,
@@ -80,7 +81,6 @@ from provgraph.model import (
     WAS_GENERATED_BY,
     Node,
 )
-from provgraph.repo import ProvError
 
 #: Edge types a derivation path follows (in PROV's direction: effect -> cause).
 DERIVATION = frozenset({USED, WAS_GENERATED_BY, WAS_DERIVED_FROM})

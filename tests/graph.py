@@ -55,8 +55,8 @@ class Graph:
 
 def neo4j_store(repo):
     """The Neo4j index of `repo`, through the library (as `prov cypher` reaches it)."""
-    from provgraph import sync
     from provgraph.config import Config
+    from provgraph.remotes import neo4j as sync
     from provgraph.repo import Repository
 
     r = Repository.discover(repo.root)

@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 import generate_lifecycle as gl
 
-from provgraph.export import parse, serialize
+from provgraph.interchange.export import parse, serialize
 from provgraph.model import Edge, Node
 from provgraph.stores.neo4j import ENDPOINTS
 

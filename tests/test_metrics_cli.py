@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from provgraph.journal import Journal
+from provgraph.journal.records import Journal
 from provgraph.queries.runs import find_run
 from provgraph.repo import Repository
 

@@ -215,7 +215,7 @@ def test_export_formats(history, tmp_path):
 
 
 def test_export_keeps_list_order(history):
-    from provgraph.export import parse
+    from provgraph.interchange.export import parse
 
     nodes, _ = parse(history.ok("export").stdout, "json")
     sort = next(n for n in nodes if n.properties.get("name") == "sort #1")
@@ -247,10 +247,10 @@ def test_an_empty_history_reads_cleanly(repo):
 
 def test_library_api(history):
     import provgraph
-    import provgraph.capture
+    import provgraph.capture.command
     from provgraph.queries.log import log
 
-    outcome = provgraph.capture.run(["sh", "-c", "exit 3"], cwd=str(history.root))
+    outcome = provgraph.capture.command.run(["sh", "-c", "exit 3"], cwd=str(history.root))
     assert outcome.exit_code == 3
     with provgraph.open_store(history.root) as store:
         entries = log(store, limit=1)

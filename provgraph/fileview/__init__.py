@@ -33,7 +33,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from provgraph.repo import ProvError, Repository
+from provgraph.errors import BadInput, ProvError
+from provgraph.repo import Repository
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def definition(repo: Repository, name: str, *, query: str | None = None,
     if stdin:
         raise ProvError("-i feeds a script's standard input; in SQL, name files as {path}")
     if dialect not in DIALECTS:
-        raise ProvError(f"unknown SQL dialect {dialect} (one of {', '.join(DIALECTS)})")
+        raise BadInput(f"unknown SQL dialect {dialect} (one of {', '.join(DIALECTS)})")
     view = {**base, "kind": "sql", "query": query, "dialect": dialect, "header": header,
             "format": output_format(rel, format)}
     if format:
@@ -115,7 +116,7 @@ def define(repo: Repository, view: dict[str, Any], *, materialize: bool = False,
         evaluation.close()
     current = current_objects(repo, [view["name"]])[view["name"]]
     mat.check_collision(views.load(repo).get(view["name"]), view["name"], current, force)
-    from provgraph.capture import Agent
+    from provgraph.capture.command import Agent
 
     views.append_definition(repo, view, Agent(repo).value(),
                             views.command_line(view, materialize=False))
@@ -163,7 +164,7 @@ def drop(repo: Repository, name: str) -> None:
     """Forget a view (its file, if any, stays: it is a file like any other now)."""
     import shlex
 
-    from provgraph.capture import Agent
+    from provgraph.capture.command import Agent
     from provgraph.fileview import views
 
     views.get(repo, name)

@@ -13,10 +13,11 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from provgraph.fileview import engine, script
+from provgraph.errors import ProvError
+from provgraph.fileview import engine, messages, script
 from provgraph.fileview.sql import Compiled, compile_query, lineage
 from provgraph.fileview.tables import Source, TableRef, resolve, split_compression
-from provgraph.repo import ProvError, Repository
+from provgraph.repo import Repository
 
 #: Writers that may take over writing a SQL view's file, tried in order: each is called as
 #: `writer(evaluation, tmp)` with a prepared evaluation (`.con` with the inputs registered as
@@ -89,7 +90,7 @@ class Evaluation:
         try:
             described = self.con.execute(f"DESCRIBE {self.compiled.sql}").fetchall()
         except Exception as exc:
-            raise engine.translate(exc, list(self.sources.values())) from None
+            raise messages.translate(exc, list(self.sources.values())) from None
         self.columns = [row[0] for row in described]
         return self
 

@@ -1,7 +1,7 @@
 """Materializing a view: an activity recorded through the capture pipeline, run in-process.
 
 The view is evaluated inside `prov` (DuckDB, or the script's shell), but recorded exactly as
-`prov CMD` records a command, with the same building blocks of `provgraph.capture`: a
+`prov CMD` records a command, with the same building blocks of `provgraph.capture.command`: a
 before-snapshot, a running marker (a killed `prov` is recorded as interrupted by the next one),
 the work, an after-snapshot, changes made by concurrent captures set aside, one durable
 journal record, and a background Neo4j sync when configured. So the activity is journaled,
@@ -28,12 +28,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from provgraph import gitio, recovery, runner
+from provgraph import gitio
+from provgraph.capture import recovery, runner
+from provgraph.errors import ProvError
 from provgraph.fileview import engine, views
 from provgraph.fileview.evaluate import Evaluation
-from provgraph.journal import new_activity_id
+from provgraph.journal.records import new_activity_id
 from provgraph.model import entity_digest
-from provgraph.repo import ProvError, Repository
+from provgraph.repo import Repository
 from provgraph.timestamps import now
 
 
@@ -74,7 +76,7 @@ def check_collision(view: views.View | None, name: str, current: str | None,
 def materialize(repo: Repository, definition: dict[str, Any], *, refresh: bool = False,
                 force: bool = False, memory_limit: str | None = None) -> Result:
     """Evaluate `definition` into its file and record the activity; return what was made."""
-    from provgraph.capture import Session, _concurrent_changes, finish
+    from provgraph.capture.command import Session, _concurrent_changes, finish
 
     name = definition["name"]
     evaluation = Evaluation(repo, definition, memory_limit).prepare()
@@ -148,7 +150,7 @@ def materialize(repo: Repository, definition: dict[str, Any], *, refresh: bool =
     finally:
         evaluation.close()
     if session.config.neo4j_configured and session.config.neo4j_autosync:
-        from provgraph import sync
+        from provgraph.remotes import neo4j as sync
 
         sync.start_background(repo)
     return Result(name, record["id"], rows)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from provgraph.repo import ProvError
+from provgraph.errors import ProvError
 
 
 def _lexical(root: str, full: str) -> str | None:

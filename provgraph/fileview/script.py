@@ -25,7 +25,7 @@ import subprocess
 import threading
 from dataclasses import dataclass
 
-from provgraph.repo import ProvError
+from provgraph.errors import ProvError
 
 _BRACED = re.compile(r"\{([^\s{}'\"$,;|&<>()`*?]+)\}")
 _FILE_LIKE = re.compile(r"[\w./-]*\.[A-Za-z][\w]*")
@@ -66,7 +66,7 @@ def prepare(script: str, stdin: list[str], cwd: str, root: str) -> Prepared:
 
 def run(prepared: Prepared, cwd: str, root: str, stdout) -> None:
     """Run the script, its output going to the file object `stdout`; a failure raises."""
-    from provgraph.runner import user_shell
+    from provgraph.capture.runner import user_shell
 
     feed = [os.path.join(root, p) for p in prepared.stdin]
     stdin = subprocess.DEVNULL if not feed else subprocess.PIPE

@@ -26,8 +26,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from provgraph.errors import BadInput, ProvError
 from provgraph.fileview.tables import TableRef, parse_placeholder
-from provgraph.repo import ProvError
 
 DIALECTS = ("duckdb", "sqlite", "postgres")
 PREFIX = "__fv_"
@@ -113,7 +113,7 @@ def compile_query(query: str, dialect: str, cwd: str, root: str) -> Compiled:
     from sqlglot.errors import ParseError, TokenError
 
     if dialect not in DIALECTS:
-        raise ProvError(f"unknown SQL dialect {dialect} (one of {', '.join(DIALECTS)})")
+        raise BadInput(f"unknown SQL dialect {dialect} (one of {', '.join(DIALECTS)})")
     placeholders = scan(query)
     tables = table_refs(placeholders, cwd, root)
     text, last = "", 0

@@ -46,8 +46,8 @@ class ViewStatus:
 
 def current_objects(repo: Repository, paths: list[str]) -> dict[str, str | None]:
     """The git object each path has in the work tree now (a snapshot; None: no such file)."""
+    from provgraph.capture.snapshot import Snapshotter
     from provgraph.config import Config
-    from provgraph.snapshot import Snapshotter
 
     repo.ensure_prov_dir()
     limit = Config(repo.root, repo.prov_dir).large_file_limit

@@ -28,7 +28,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from provgraph.repo import ProvError
+from provgraph.errors import ProvError
 
 FORMATS = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv",
@@ -139,7 +139,7 @@ def resolve(con, ref: TableRef, root: str, default_header: bool | None = None) -
 
 
 def describe(con, source: Source) -> list[tuple[str, str]]:
-    from provgraph.fileview.engine import translate
+    from provgraph.fileview.messages import translate
 
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {source.relation}").fetchall()
@@ -156,7 +156,7 @@ def _csv(con, ref: TableRef, location: str, fmt: str, default_header: bool | Non
          text: bool) -> Source:
     """Sniff once, then read with every option spelled out (`auto_detect = false`): the file
     is not sniffed again each time DuckDB binds the query."""
-    from provgraph.fileview.engine import translate
+    from provgraph.fileview.messages import translate
 
     if os.path.getsize(location) == 0:
         raise ProvError(f"input {ref.path} is empty: no columns to read")

@@ -25,8 +25,9 @@ import json
 import os
 from typing import Any
 
+from provgraph.errors import ProvError
 from provgraph.fileview.views import View, digest
-from provgraph.repo import ProvError, Repository
+from provgraph.repo import Repository
 
 VERSION = 1
 

@@ -38,8 +38,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provgraph import gitio
-from provgraph.journal import Journal
-from provgraph.repo import ProvError, Repository
+from provgraph.errors import NotFound
+from provgraph.journal.records import Journal
+from provgraph.repo import Repository
 
 CACHE_VERSION = 2  # 2: events carry the chain (clone) that wrote them
 
@@ -213,7 +214,7 @@ def get(repo: Repository, name: str) -> View:
     views = load(repo)
     if name not in views:
         known = ", ".join(sorted(views)) or "none yet"
-        raise ProvError(f"no view named {name} (views: {known})")
+        raise NotFound(f"no view named {name} (views: {known})")
     return views[name]
 
 

@@ -54,7 +54,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from provgraph.repo import ProvError
+from provgraph.errors import ProvError
 
 RID = "__prov_rid_{}"  # an input's row number, carried through the query
 LINEAGE = "__prov_lineage_{}"  # per group: the distinct row numbers of input i
@@ -648,7 +648,7 @@ def write_view(evaluation, tmp: str) -> int | None:
     """
     import sys
 
-    from provgraph.fileview import engine
+    from provgraph.fileview import engine, messages
 
     if not enabled(evaluation.repo, getattr(evaluation, "why_flag", None)):
         evaluation.why = "off"
@@ -668,7 +668,7 @@ def write_view(evaluation, tmp: str) -> int | None:
                             root=evaluation.repo.root,
                             digests=evaluation.input_versions)
         except Exception as exc:
-            raise engine.translate(exc, list(sources.values())) from None
+            raise messages.translate(exc, list(sources.values())) from None
         rows = engine.write(evaluation.con, query, tmp, evaluation.format, sources,
                             evaluation.compression)
         evaluation.why = plan.error or "recorded"
@@ -742,7 +742,7 @@ def blob_id(path: str, object_format: str = "sha1") -> str:
 def digest_of(path: str, like: str, object_format: str = "sha1") -> str:
     """The digest of a file in the form of `like` (`sha256:...` or a git blob id)."""
     if like.startswith("sha256:"):
-        from provgraph.snapshot import file_sha256
+        from provgraph.capture.snapshot import file_sha256
 
         return "sha256:" + file_sha256(path)
     return blob_id(path, object_format)

@@ -33,9 +33,9 @@ from typing import Any
 
 import duckdb
 
+from provgraph.errors import ProvError
+from provgraph.journal.replay import PathState
 from provgraph.model import Edge, Node
-from provgraph.replay import PathState
-from provgraph.repo import ProvError
 from provgraph.state import Damaged
 
 #: Bulk loads go through files named so (`_load`), removed by the next writer if killed.
@@ -120,7 +120,7 @@ def discard(path: Path, seen: tuple[int, int] | None = None) -> None:
     """Remove a damaged index and what is derived from it (the search index, the note of
     what was indexed). `seen`: the damaged file's identity; when the file there now is
     another, a process made it again meanwhile, and it stays."""
-    from provgraph.snapshot import locked
+    from provgraph.capture.snapshot import locked
 
     with locked(str(path.with_name("index-update.lock"))):
         if seen is not None and identity(path) not in (seen, None):

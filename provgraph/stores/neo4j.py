@@ -28,6 +28,8 @@ from typing import Any
 from neo4j import GraphDatabase
 from neo4j.exceptions import DriverError, Neo4jError
 
+from provgraph.capture.redact import redact_text, uri_credentials, uri_shown
+from provgraph.errors import BadInput, ProvError, StoreUnavailable
 from provgraph.model import (
     ACTIVITY,
     AGENT,
@@ -41,8 +43,6 @@ from provgraph.model import (
     Edge,
     Node,
 )
-from provgraph.redact import redact_text, uri_credentials, uri_shown
-from provgraph.repo import ProvError
 
 #: The labels at both ends of each relationship type, as PROV defines them.
 ENDPOINTS = {
@@ -82,7 +82,7 @@ class Neo4jStore:
                 uri, auth=auth, notifications_min_severity="OFF", connection_timeout=10,
                 max_transaction_retry_time=10)
         except (DriverError, ValueError) as exc:
-            raise ProvError(f"Neo4j at {self.uri}: {redact_text(str(exc))}") from None
+            raise StoreUnavailable(f"Neo4j at {self.uri}: {redact_text(str(exc))}") from None
 
     def close(self) -> None:
         self.driver.close()
@@ -101,7 +101,7 @@ class Neo4jStore:
         try:
             records, _, _ = self.driver.execute_query(cypher, params, database_=self.database)
         except (DriverError, Neo4jError, OSError) as exc:
-            raise ProvError(f"Neo4j at {self.uri}: {_reason(exc)}") from None
+            raise StoreUnavailable(f"Neo4j at {self.uri}: {_reason(exc)}") from None
         return [record.data() for record in records]
 
     def query(self, cypher: str, params: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
@@ -111,7 +111,7 @@ class Neo4jStore:
             records, _summary, keys = self.driver.execute_query(cypher, params,
                                                                database_=self.database)
         except (DriverError, Neo4jError, OSError) as exc:
-            raise ProvError(f"Cypher: {_reason(exc)}") from None
+            raise BadInput(f"Cypher: {_reason(exc)}") from None
         return list(keys), [[_plain(record[key]) for key in keys] for record in records]
 
     def check(self) -> None:
@@ -119,7 +119,7 @@ class Neo4jStore:
         try:
             self.driver.verify_connectivity()
         except (DriverError, Neo4jError, OSError) as exc:
-            raise ProvError(f"Neo4j at {self.uri}: {_reason(exc)}") from None
+            raise StoreUnavailable(f"Neo4j at {self.uri}: {_reason(exc)}") from None
 
     # -- writing -----------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ class Neo4jStore:
                                 "CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS",
                                 project=self.project).consume()
         except (DriverError, Neo4jError, OSError) as exc:
-            raise ProvError(f"Neo4j at {self.uri}: {_reason(exc)}") from None
+            raise StoreUnavailable(f"Neo4j at {self.uri}: {_reason(exc)}") from None
 
     # -- reading (the interface the queries use on either store) ----------------------------
 

@@ -198,8 +198,8 @@ def test_a_stored_definition_is_checked_field_by_field(data, fields, message):
     """(The journal's own validation may set such a record aside before any view sees it;
     the views check it all the same.)"""
     import provgraph.fileview as fv
+    from provgraph.errors import ProvError
     from provgraph.fileview.evaluate import Evaluation
-    from provgraph.repo import ProvError
 
     os.symlink("/etc/passwd", data.path("pw.csv"))
     definition = {"query": "select * from {d.csv}", "inputs": ["d.csv"], **fields}
@@ -225,8 +225,8 @@ def test_a_stored_definition_writes_only_inside_the_work_tree(data, tmp_path, na
     wrote): evaluating it is refused, and nothing is written. (The journal's own validation
     may set the record aside before any view sees it; the views check it all the same.)"""
     import provgraph.fileview as fv
+    from provgraph.errors import ProvError
     from provgraph.fileview import materialize
-    from provgraph.repo import ProvError
 
     outside = tmp_path / "outside"
     outside.mkdir()

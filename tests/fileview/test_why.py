@@ -19,8 +19,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from provgraph.errors import ProvError
 from provgraph.fileview import why
-from provgraph.repo import ProvError, Repository
+from provgraph.repo import Repository
 
 
 @pytest.fixture
@@ -432,7 +433,7 @@ def test_errors_are_one_clear_line(repo: Repository):
 
 
 def test_lineage_survives_an_index_rebuild(repo: Repository):
-    from provgraph.indexer import open_index
+    from provgraph.journal.indexer import open_index
 
     write_csv(repo, "t.csv", ["a"], [(1,), (2,)])
     materialize(repo, "select a * 2 as d from t where a > 1", {"t": ("t.csv", True)})

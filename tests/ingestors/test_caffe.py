@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from provgraph.ingestors.caffe import (
+from provgraph.capture.shell import parse_pipeline
+from provgraph.ingestors.caffe.ingestor import (
     CaffeIngestor,
     caffe_flags,
     homogeneous,
     log_source,
     solver_properties,
 )
-from provgraph.shell import parse_pipeline
 
 DATA = Path(__file__).parents[1] / "data" / "caffe"
 SOLVERS, LOGS = DATA / "solvers", DATA / "logs"

@@ -11,7 +11,7 @@ import pytest
 from caffe_stand_in import DATA, install_caffe
 from graph import Graph
 
-from provgraph.ingestors.caffe_log import parse_log
+from provgraph.ingestors.caffe.log import parse_log
 
 LOGS = sorted(p.name for p in (DATA / "logs").glob("*.log"))
 

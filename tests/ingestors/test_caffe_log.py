@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provgraph.ingestors.caffe_log import CaffeLog, TestRow, TrainRow, parse_log
+from provgraph.ingestors.caffe.log import CaffeLog, TestRow, TrainRow, parse_log
 
 LOGS = Path(__file__).parents[1] / "data" / "caffe" / "logs"
 INTEL = "bobhuynh_Intel__caffe.log"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provgraph.ingestors.prototxt import PrototxtError, normalize_solver, parse
+from provgraph.ingestors.caffe.prototxt import PrototxtError, normalize_solver, parse
 
 SOLVERS = Path(__file__).parents[1] / "data" / "caffe" / "solvers"
 

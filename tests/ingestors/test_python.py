@@ -10,8 +10,8 @@ import sys
 import pytest
 from graph import Graph
 
+from provgraph.capture.tracing import LIBRARY, audit_env, make_trace_file, read_trace, unavailable
 from provgraph.ingestors.python import parse_options
-from provgraph.tracing import LIBRARY, audit_env, make_trace_file, read_trace, unavailable
 
 TRAIN = """\
 import argparse, subprocess, sys

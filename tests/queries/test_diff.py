@@ -184,8 +184,8 @@ def test_text_diffs_only_for_small_files(repo):
 
 
 def test_the_same_answers_on_neo4j(synced):
-    from provgraph import sync
     from provgraph.config import Config
+    from provgraph.remotes import neo4j as sync
     from provgraph.repo import Repository
 
     two_runs(synced)

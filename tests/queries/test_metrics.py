@@ -8,11 +8,12 @@ import math
 
 import pytest
 
-from provgraph.journal import Journal
+from provgraph.errors import ProvError
+from provgraph.journal.records import Journal
 from provgraph.model import Node
 from provgraph.queries.metrics import Series, curves, goal, resolve, series, summary
 from provgraph.queries.runs import find_run
-from provgraph.repo import ProvError, Repository
+from provgraph.repo import Repository
 
 NAN = math.nan
 

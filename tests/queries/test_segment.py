@@ -17,7 +17,7 @@ def store(request, team):
         with team.store() as s:
             yield s
     elif request.param == "search":
-        from provgraph.stores.search import SearchIndex
+        from provgraph.stores.adjacency import SearchIndex
 
         with team.store() as s, SearchIndex.beside(s) as search:
             yield search
@@ -151,7 +151,7 @@ def test_several_nodes_after_one_option(team):
 
 
 def test_json_is_a_prov_document(team):
-    from provgraph.export import parse
+    from provgraph.interchange.export import parse
 
     out = team.ok("segment", "--src", "faces.csv", "--dst", "acc.png", "--no-context",
                   "--format", "json").stdout
@@ -227,7 +227,7 @@ def test_segments_of_provenance_captured_elsewhere(repo, tmp_path):
     path.write_text(json.dumps(doc))
     repo.ok("import", str(path))
     out = repo.ok("segment", "--src", "ex:raw", "--dst", "ex:model", "--format", "json").stdout
-    from provgraph.export import parse
+    from provgraph.interchange.export import parse
 
     nodes, edges = parse(out, "json")
     assert {n.id for n in nodes} == {"ex:raw", "ex:clean", "ex:model", "ex:notes",

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from provgraph.model import Edge, Node
 from provgraph.queries.segment import Criteria, Predicate, segment
+from provgraph.stores.adjacency import SearchIndex
 from provgraph.stores.embedded import EmbeddedStore
-from provgraph.stores.search import SearchIndex
 
 PATHS = ["a.csv", "b.log", "c.txt"]
 UTILITIES = ["python3", "sed", "vi"]

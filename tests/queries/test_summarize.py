@@ -14,11 +14,11 @@ import re
 import pydot
 import pytest
 
+from provgraph.errors import ProvError
 from provgraph.model import ACTIVITY, AGENT, ENTITY, Edge, Node
 from provgraph.queries import summarize as summarize_module
 from provgraph.queries.segment import Segment
 from provgraph.queries.summarize import Abstraction, summarize
-from provgraph.repo import ProvError
 
 # -- segments built by hand -----------------------------------------------------------------
 

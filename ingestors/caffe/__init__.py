@@ -1,0 +1,1 @@
+"""The Caffe ingestor: the command's solver (prototxt), its log, its snapshots."""

@@ -1,0 +1,1 @@
+"""W3C PROV in and out: `prov export` and `prov import`."""

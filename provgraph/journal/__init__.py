@@ -1,0 +1,2 @@
+"""The journal (records kept in git refs), their schema and quarantine, and
+the replay that turns records into the PROV graph an index holds."""

@@ -1,0 +1,499 @@
+"""Keeping an index in step with the journal.
+
+Capture only appends to the journal; the first command that reads the index afterwards
+replays the new records into it (`open_index`). Records are replayed in the order their
+activities ended; when records arrive that belong before ones already indexed (a `prov pull`
+of a teammate's older work, or a race between concurrent captures), the index is rebuilt
+from scratch, which gives the same ids as ever, since everything derives from the journal.
+
+Imported graphs (`kind: "graph"` records) carry nodes and edges verbatim, so the indexer is
+where ids are kept in their namespaces (`Ownership`): a graph record may name any node as an
+edge's target, but it may not make or change a node that a record of another clone's chain
+makes (an activity, a version or an agent the replay derives, another clone's imported node),
+nor draw an edge from one. Such a record is quarantined. The verdict is taken over every
+record at once, never by the order records arrived in: a catch-up that cannot be sure (a
+pulled graph record naming nodes the index already holds) replays everything instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from provgraph import gitio
+from provgraph.capture.snapshot import locked
+from provgraph.journal import quarantine
+from provgraph.journal.records import Entry, Journal, Requarantined
+from provgraph.journal.replay import Replay, Resolved, ignored_oid
+from provgraph.journal.schema import shown
+from provgraph.model import AGENT, Node
+from provgraph.repo import Repository
+
+Progress = Callable[[int, int], None]
+
+CLAIMS = "graph_claims"  # (id, chain, record, role): what accepted graph records make or draw
+
+
+def order_key(record: dict) -> tuple[str, str]:
+    return (record.get("ended") or record.get("started") or "", record["id"])
+
+
+def resolve(repo: Repository, entries: list[Entry]) -> list[Resolved]:
+    """Ask git, in two batched processes, for every diff and blob size the records need."""
+    pairs: list[tuple[str, str]] = []
+    for entry in entries:
+        rec = entry.record
+        if "before" not in rec:
+            continue  # a graph record: nothing to diff
+        if rec.get("prev") and rec["prev"] != rec["before"]:
+            pairs.append((rec["prev"], rec["before"]))
+        if rec.get("after") and rec["after"] != rec["before"]:
+            pairs.append((rec["before"], rec["after"]))
+    diffs: dict[tuple[str, str], list[gitio.Change]] = {}
+    if pairs:
+        hexlen = len(pairs[0][0])
+        out = repo.git("diff-tree", "-r", "-z", "--no-commit-id", "--stdin",
+                       input="".join(f"{a} {b}\n" for a, b in pairs).encode())
+        for old, new, changes in gitio.parse_diff_tree_stdin(out, hexlen):
+            diffs[(old, new)] = changes
+    names: list[str] = []
+    for entry in entries:
+        rec = entry.record
+        names += [u["oid"] if u.get("oid") else f"{rec['before']}:{u['path']}"
+                  for u in rec.get("used", []) if "before" in rec and not u.get("ignored")]
+        names += [f"{rec['after']}:{path}" for path in _rewritten(rec)]
+    for changes in diffs.values():
+        for change in changes:
+            names += [oid for oid in (change.old_oid, change.new_oid) if oid]
+    found = gitio.batch_check(repo.root, sorted(set(names)))
+    sizes = {info[0]: info[2] for info in found.values() if info}
+    resolved = []
+    for entry in entries:
+        rec = entry.record
+        before = rec.get("before", "")
+        used = []
+        for item in rec.get("used", []):
+            if item.get("ignored"):  # a git-ignored file: known by its digest
+                used.append((item["path"], ignored_oid(item), item.get("role", "read")))
+                continue
+            info = found.get(item["oid"] if item.get("oid") else f"{before}:{item['path']}")
+            if info and info[1] == "blob":
+                used.append((item["path"], info[0], item.get("role", "argument")))
+        regenerated = []
+        for path in _rewritten(rec):
+            info = found.get(f"{rec.get('after')}:{path}")
+            if info and info[1] == "blob":
+                regenerated.append((path, info[0]))
+        resolved.append(
+            Resolved(
+                record=rec,
+                external=diffs.get((rec.get("prev") or "", before), []),
+                changes=diffs.get((before, rec.get("after") or ""), []),
+                used=used,
+                sizes=sizes,
+                regenerated=regenerated,
+            )
+        )
+    return resolved
+
+
+def _rewritten(record: dict) -> list[str]:
+    """Files a traced command rewrote whole: new versions even with the same bytes."""
+    trace = record.get("trace")
+    if not isinstance(trace, dict) or not trace.get("complete") or not record.get("after"):
+        return []
+    written = trace.get("written")
+    ignored = record.get("ignored") or {}
+    return [path for path, whole in (written.items() if isinstance(written, dict) else ())
+            if whole and path not in ignored]
+
+
+class NeedsRebuild(Exception):
+    """A catch-up cannot tell on its own whether a graph record may write what it writes."""
+
+
+class Ownership:
+    """Who may write which node: imported-graph records against every other chain's records.
+
+    Built from the graph records about to be replayed: for each node id they declare (or
+    draw an edge from), which chains' records do. Graph records of two chains declaring one
+    node differently both lose it unless one is this clone's own; a capture of one chain that
+    makes a node another chain's graph record declares takes it from that record. `bad` holds
+    the quarantined records ("<chain> <commit>" -> verdict); `late` is set when a record
+    already written turned out bad, and the replay must start again without it.
+    """
+
+    def __init__(self, own: str, entries: Iterable[Entry], bad: dict[str, dict] | None = None):
+        self.own = own
+        self.bad: dict[str, dict] = dict(bad or {})
+        self.late = False
+        self.applied: set[str] = set()
+        self.found = 0  # verdicts reached here (not given in `bad`)
+        self.by_id: dict[str, list[tuple[str, str, str]]] = {}  # id -> (chain, key, role)
+        self.emitted: dict[str, set[str]] = {}  # such ids made by captures -> their chains
+        digests: dict[str, dict[str, set[str]]] = {}
+        entries = list(entries)
+        if len({entry.chain for entry in entries}) < 2:
+            return  # one chain: nothing here can take another's node (the index: _check_index)
+        for entry in entries:
+            if entry.record.get("kind") != "graph":
+                continue
+            key = _key(entry)
+            for node in entry.record.get("nodes", ()):
+                self.by_id.setdefault(node["id"], []).append((entry.chain, key, "node"))
+                digests.setdefault(node["id"], {}).setdefault(entry.chain, set()).add(
+                    _digest(node))
+            for edge in entry.record.get("edges", ()):
+                self.by_id.setdefault(edge["source"], []).append((entry.chain, key, "source"))
+        for node_id, by_chain in digests.items():
+            self._settle(node_id, by_chain)
+
+    def _settle(self, node_id: str, by_chain: dict[str, set[str]]) -> None:
+        chains = set(by_chain)
+        if len(chains) > 1 and len(set().union(*by_chain.values())) > 1:
+            owners = chains & {self.own}  # declared differently: none of them, or ours
+        else:
+            owners = chains
+        for chain, key, role in self.by_id[node_id]:
+            if chain in owners:
+                continue
+            holder = ", ".join(sorted(owners or chains - {chain}))
+            name = shown(node_id)
+            what = (f"declares node {name}, which clone {holder} declares otherwise"
+                    if role == "node" else f"draws an edge from node {name} of clone {holder}")
+            self._reject(key, chain, what)
+
+    def _reject(self, key: str, chain: str, reason: str) -> None:
+        if key in self.bad:
+            return
+        self.bad[key] = {"chain": chain, "commit": key.split(" ", 1)[1], "reason": reason}
+        self.found += 1
+        if key in self.applied:
+            self.late = True
+
+    def admit(self, entry: Entry) -> bool:
+        """Whether a graph record may be written (nothing it writes is another chain's)."""
+        key = _key(entry)
+        if key in self.bad:
+            return False
+        ids = {n["id"] for n in entry.record.get("nodes", ())}
+        ids |= {e["source"] for e in entry.record.get("edges", ())}
+        for node_id in sorted(ids):
+            others = self.emitted.get(node_id, set()) - {entry.chain}
+            if others:
+                self._reject(key, entry.chain, f"would change node {shown(node_id)}, which "
+                                               f"clone {', '.join(sorted(others))} makes")
+                return False
+        self.applied.add(key)
+        return True
+
+    def made(self, chain: str, nodes: Iterable) -> None:
+        """A capture of `chain` made `nodes`: graph records of other chains lose them."""
+        for node in nodes:
+            claims = self.by_id.get(node.id)
+            if not claims:
+                continue
+            self.emitted.setdefault(node.id, set()).add(chain)
+            for other, key, _role in claims:
+                if other != chain:
+                    self._reject(key, other, f"would change node {shown(node.id)}, which "
+                                             f"clone {chain} makes")
+
+
+def _key(entry: Entry) -> str:
+    return f"{entry.chain} {entry.commit}"
+
+
+def _digest(node: dict[str, Any]) -> str:
+    text = json.dumps([node["label"], node.get("properties", {})], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+class Indexer:
+    """Replays journal records into a store (the embedded index here; Neo4j reuses it)."""
+
+    BATCH = 500  # records resolved and written per transaction
+    ELEMENTS = 50_000  # ... or fewer, when imported graph records carry many elements
+
+    def __init__(self, repo: Repository, store):
+        self.repo = repo
+        self.store = store
+        self.journal = Journal(repo)
+        self.verdicts: list[dict] | None = None  # set by a rebuild: its quarantined records
+        store.db.execute(f"CREATE TABLE IF NOT EXISTS {CLAIMS} (id VARCHAR NOT NULL, "
+                         "chain VARCHAR NOT NULL, record VARCHAR NOT NULL, "
+                         "role VARCHAR NOT NULL)")
+
+    def update(self, progress: Progress | None = None) -> int:
+        """Bring the store up to date; return how many records were replayed.
+
+        One transaction: an update that is interrupted leaves the store as it was.
+        """
+        since = self.store.meta("tips", {})
+        tips = self.journal.tips()  # read once: records landing meanwhile wait for next time
+        if tips and not since:
+            return self.rebuild(progress)  # the first catch-up: every record, judged at once
+        if self.store.meta("project") != self.repo.project:
+            # ids derive from the project id, which changed (a shallow clone's, before
+            # provgraph knew better) or was not noted (an index of an earlier provgraph)
+            return self.rebuild(progress)
+        try:
+            entries = sorted(self.journal.entries(since, tips),
+                             key=lambda e: order_key(e.record))
+        except Requarantined:
+            return self.rebuild(progress)  # records indexed before are quarantined now
+        last = self.store.meta("last_key")
+        if entries and last and list(order_key(entries[0].record)) < last:
+            return self.rebuild(progress)  # older records arrived: replay everything in order
+        try:
+            with self.store.transaction():
+                owners = Ownership(self.repo.clone_id, entries,
+                                   {v["chain"] + " " + v["commit"]: v
+                                    for v in self.store.meta("quarantined", [])})
+                self._check_index(entries, owners)
+                return self._apply(entries, tips, progress, owners, incremental=True)
+        except NeedsRebuild:
+            return self.rebuild(progress)
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        tips = self.journal.tips()
+        entries = sorted(self.journal.entries({}, tips), key=lambda e: order_key(e.record))
+        with self.store.transaction():
+            bad: dict[str, dict] = {}
+            while True:
+                self.store.reset()
+                self.store.db.execute(f"DELETE FROM {CLAIMS}")
+                owners = Ownership(self.repo.clone_id, entries, bad)
+                done = self._apply(entries, tips, progress, owners, incremental=False)
+                if not owners.late:
+                    break
+                bad = owners.bad  # a record written before it was found bad: without it
+            ids = {_key(e): e.record.get("id") for e in entries}
+            self.verdicts = [{**verdict, "id": ids.get(key), "n": 0}
+                             for key, verdict in sorted(owners.bad.items())]
+            self.store.set_meta("quarantined", self.verdicts)
+            return done
+
+    def _check_index(self, entries: list[Entry], owners: Ownership) -> None:
+        """A catch-up replays graph records only when nothing they write is in the index yet,
+        or only their own chain's graph records wrote it; else only a full replay can judge."""
+        ids_by_chain: dict[str, set[str]] = {}
+        for entry in entries:
+            if entry.record.get("kind") == "graph":
+                ids = ids_by_chain.setdefault(entry.chain, set())
+                ids.update(n["id"] for n in entry.record.get("nodes", ()))
+                ids.update(e["source"] for e in entry.record.get("edges", ()))
+        for chain, ids in ids_by_chain.items():
+            existing = set(self.store.nodes(ids))
+            claims = self._claims(ids)
+            for node_id in existing | set(claims):
+                if claims.get(node_id) != {chain}:
+                    raise NeedsRebuild(node_id)
+
+    def _claims(self, ids: Iterable[str]) -> dict[str, set[str]]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        rows = self.store.db.execute(f"SELECT DISTINCT id, chain FROM {CLAIMS} "
+                                     "WHERE id IN (SELECT unnest(?))", [ids]).fetchall()
+        found: dict[str, set[str]] = {}
+        for node_id, chain in rows:
+            found.setdefault(node_id, set()).add(chain)
+        return found
+
+    def _apply(self, entries: list[Entry], tips: dict[str, str],
+               progress: Progress | None, owners: Ownership, incremental: bool) -> int:
+        replay = Replay(self.repo.project, self.store.load_state(),
+                        self.store.meta("sequence", 0))
+        if entries:
+            self.store.next_generation()
+        claimed = incremental and self.store.db.execute(
+            f"SELECT count(*) FROM {CLAIMS}").fetchone()[0] > 0
+        done = 0
+        namespaces: dict[str, str] = dict(self.store.meta("namespaces", {}))
+        bound = len(namespaces)
+        for batch in _batches(entries, self.BATCH, self.ELEMENTS):
+            nodes, edges, made, claims = [], [], [], []
+            for entry, item in zip(batch, resolve(self.repo, batch), strict=True):
+                graph = entry.record.get("kind") == "graph"
+                if graph and not owners.admit(entry):
+                    continue
+                n, e = replay.apply(item)
+                if graph:
+                    claims += _claim_rows(entry)
+                    _bind(namespaces, entry.record.get("namespaces"))
+                    nodes += [(None, node) for node in n]
+                else:
+                    owners.made(entry.chain, n)
+                    made += [(entry.chain, node.id) for node in n]
+                    nodes += [(entry.chain, node) for node in n]
+                edges += e
+            nodes = self._agents_kept(nodes)
+            if incremental:
+                if owners.found:
+                    raise NeedsRebuild("a record found bad: judged with all the others")
+                if claimed and made:
+                    found = self._claims(node_id for _chain, node_id in made)
+                    if any(found.get(node_id, set()) - {chain} for chain, node_id in made):
+                        raise NeedsRebuild("a capture makes a node another clone imported")
+            self.store.write(nodes, edges, self.repo.project)
+            self._save_claims(claims)
+            self.store.save_state(replay.state, replay.touched)
+            replay.touched.clear()
+            done += len(batch)
+            if progress:
+                progress(done, len(entries))
+        if len(namespaces) != bound:
+            self.store.set_meta("namespaces", namespaces)
+        if entries:
+            self.store.set_meta("sequence", replay.sequence)
+            self.store.set_meta("last_key", list(order_key(entries[-1].record)))
+        self.store.set_meta("tips", tips)
+        self.store.set_meta("project", self.repo.project)
+        return done
+
+    def _agents_kept(self, made: list[tuple[str | None, Node]]) -> list[Node]:
+        """A person's agent node (one id per email, shared by every clone) is written by this
+        clone's own records, else by the first record that names it: a pulled record that
+        gives the same email another name cannot rename someone else's agent."""
+        own = self.repo.clone_id
+        foreign = {node.id for chain, node in made
+                   if chain is not None and chain != own and node.label == AGENT}
+        if not foreign:
+            return [node for _chain, node in made]
+        seen = set(self.store.nodes(foreign))
+        kept = []
+        for chain, node in made:
+            if chain is not None and node.label == AGENT:
+                if chain != own and node.id in seen:
+                    continue
+                seen.add(node.id)
+            kept.append(node)
+        return kept
+
+    def _save_claims(self, rows: list[tuple[str, str, str, str]]) -> None:
+        if rows:
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            self.store.db.execute(f"INSERT INTO {CLAIMS} SELECT unnest(?), unnest(?), "
+                                  "unnest(?), unnest(?)", columns)
+
+
+def _bind(namespaces: dict[str, str], declared: Any) -> None:
+    """The prefixes of an imported graph's names (`provgraph.interchange.export.Names`), for export:
+    the first record to bind a prefix keeps it, as the importer never rebinds one."""
+    if isinstance(declared, dict):
+        for prefix, uri in sorted(declared.items()):
+            namespaces.setdefault(prefix, uri)
+
+
+def _claim_rows(entry: Entry) -> list[tuple[str, str, str, str]]:
+    rows = [(n["id"], entry.chain, entry.commit, "node") for n in entry.record.get("nodes", ())]
+    rows += [(e["source"], entry.chain, entry.commit, "source")
+             for e in entry.record.get("edges", ())]
+    return rows
+
+
+def _batches(entries: list[Entry], records: int, elements: int):
+    """Consecutive runs of at most `records` records and about `elements` graph elements: a
+    captured record is a few rows, an imported graph record up to tens of thousands."""
+    batch: list[Entry] = []
+    weight = 0
+    for entry in entries:
+        record = entry.record
+        batch.append(entry)
+        weight += 1 + len(record.get("nodes", ())) + len(record.get("edges", ()))
+        if len(batch) >= records or weight >= elements:
+            yield batch
+            batch, weight = [], 0
+    if batch:
+        yield batch
+
+
+def _tips_file(repo: Repository) -> Path:
+    return Path(repo.prov_path("index.tips"))
+
+
+def open_index(repo: Repository, progress: Progress | None = None, rebuild: bool = False):
+    """The embedded index, caught up with the journal; read-only when nothing was pending.
+
+    The comparison of journal tips with what was last indexed costs one git process, so
+    reading stays cheap; catching up takes a lock so concurrent readers do it once. The index
+    is derived: one found damaged is removed and made again from the journal (said in one
+    line, since what `prov fileview why` keeps there is recorded again only by a refresh).
+    """
+    from provgraph.stores.embedded import IndexDamaged
+
+    repo.ensure_prov_dir()
+    path = Path(repo.prov_path("index.duckdb"))
+    try:
+        return _open_index(repo, path, progress, rebuild)
+    except IndexDamaged as exc:
+        from provgraph import state
+
+        exc.remove()
+        state.warn(f"{exc}: it is made again from the journal (the record-level lineage of "
+                   "file views it held is recorded again by `prov fileview refresh --force "
+                   "NAME`)")
+    return _open_index(repo, path, progress, rebuild=True)
+
+
+def _open_index(repo: Repository, path: Path, progress: Progress | None, rebuild: bool):
+    from provgraph.stores.embedded import SCHEMA_VERSION, EmbeddedStore, IndexDamaged, damage
+
+    tips = Journal(repo).tips()
+    verdicts_known = quarantine.index_verdicts(repo) is not None
+    if not rebuild and path.exists() and _read_tips(repo) == tips and verdicts_known:
+        store = EmbeddedStore(path, read_only=True)
+        try:
+            if (store.meta("schema_version") == SCHEMA_VERSION
+                    and store.meta("project") == repo.project):
+                return store
+        except Exception as exc:
+            store.close()
+            if damage(exc):
+                raise IndexDamaged(path, damage(exc) or "") from None
+            raise
+        store.close()  # written by another provgraph version: migrate below
+    with locked(repo.prov_path("index-update.lock")):
+        store = EmbeddedStore(path)
+        try:
+            indexer = Indexer(repo, store)
+            if rebuild or not verdicts_known:  # the imported graphs' verdicts: judged again
+                indexer.rebuild(progress)
+            else:
+                indexer.update(progress)
+        except Exception as exc:
+            store.close()
+            if damage(exc):
+                raise IndexDamaged(path, damage(exc) or "") from None
+            raise
+        if indexer.verdicts is not None:  # a full replay judged the imported graphs again
+            quarantine.save_index_verdicts(repo, indexer.verdicts)
+        gitio.write_file_atomic(_tips_file(repo), json.dumps(store.meta("tips", {})).encode(),
+                                durable=False)
+        return store
+
+
+def _read_tips(repo: Repository) -> dict[str, str] | None:
+    from provgraph import state
+
+    found = state.read_json(str(_tips_file(repo)))
+    return found if state.dict_of(found, str, str) else None
+
+
+def index_status(repo: Repository) -> dict:
+    """Where the index is and how many journal records it has not replayed yet.
+
+    Answered from git and the index's note of what it replayed, without opening DuckDB.
+    """
+    tips = Journal(repo).tips()
+    indexed = _read_tips(repo) or {}
+    path = Path(repo.prov_path("index.duckdb"))
+    args = list(tips.values()) + [f"^{oid}" for oid in indexed.values() if oid]
+    pending = int(repo.git("rev-list", "--count", *args).decode()) if tips else 0
+    total = int(repo.git("rev-list", "--count", *tips.values()).decode()) if tips else 0
+    return {"path": str(path), "exists": path.exists(), "records": total - pending,
+            "pending": pending}

@@ -1,0 +1,2 @@
+"""Sharing the record: through a git remote (`prov push`/`prov pull`) and
+into Neo4j (`prov sync`)."""

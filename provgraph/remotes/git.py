@@ -1,0 +1,133 @@
+"""Sharing provenance through an ordinary git remote: `prov push` and `prov pull`.
+
+Each clone appends only to its own chain `refs/prov/journal/<clone>`, so exchanging chains
+never conflicts: a push sends every chain this clone has (a chain the remote already has
+further along is simply left as it is there), a pull fetches every chain into a staging
+namespace and fast-forwards the local copies of other clones' chains. Pulled records arrive in
+the indexes on the next read (and in Neo4j with the next sync); since records are replayed in
+the order their activities ended, a teammate's older work takes its place in the history.
+
+What arrives is data, never code, and never trusted: a chain must be named like a clone
+(`refs/prov/journal/<hex>`; others are not taken in), and every record is judged before any
+reader sees it (`provgraph.journal.quarantine`); `pull` says how many of the records that arrived
+were quarantined.
+"""
+
+from __future__ import annotations
+
+import re
+
+from provgraph import gitio
+from provgraph.errors import NotFound, ProvError
+from provgraph.journal import quarantine
+from provgraph.journal.records import REF_PREFIX, Journal
+from provgraph.repo import PROJECT_REF, Repository
+
+INCOMING = "refs/prov/incoming/"
+CLONE_ID = re.compile(r"[0-9a-f]{8,64}\Z")  # as `Repository.clone_id` names clones
+
+
+def _remote(repo: Repository, remote: str | None) -> str:
+    remote = remote or "origin"
+    known = repo.git("remote").decode().split()
+    if remote not in known and "/" not in remote and ":" not in remote:
+        raise NotFound(f"no git remote named {remote!r} (known: {', '.join(known) or 'none'})")
+    return remote
+
+
+def push(repo: Repository, remote: str | None = None) -> dict[str, object]:
+    """Send this clone's journal (and the other chains it holds) to `remote`."""
+    remote = _remote(repo, remote)
+    journal = Journal(repo)
+    if journal.tip() is None:
+        raise ProvError("nothing to push: no activity has been recorded in this clone yet")
+    specs = [f"{REF_PREFIX}*:{REF_PREFIX}*"]
+    repo.project  # noqa: B018 (a full clone names its root commit in PROJECT_REF on the way)
+    if gitio.read_ref(repo.common_dir, PROJECT_REF):
+        specs.append(f"{PROJECT_REF}:{PROJECT_REF}")  # for shallow clones; never forced
+    out = gitio.run(["push", "--porcelain", remote, *specs], repo.root, check=False)
+    pushed, behind = [], []
+    for line in out.decode().splitlines():
+        flag, _, rest = line.partition("\t")
+        if not rest or not rest.startswith(REF_PREFIX):
+            continue
+        chain = rest.split(":", 1)[0][len(REF_PREFIX):]
+        if flag in ("*", " ", "+", "="):
+            pushed.append(chain)
+        elif flag == "!":
+            behind.append(chain)
+    own = repo.clone_id
+    if own in behind:
+        raise ProvError(f"the remote {remote} has a different history for this clone's chain "
+                        f"({REF_PREFIX}{own}): was this clone copied? Nothing was overwritten.")
+    if not pushed and not behind:
+        raise ProvError(f"git push to {remote} failed: {out.decode().strip() or 'no answer'}")
+    return {"remote": remote, "pushed": sorted(pushed), "kept": sorted(behind)}
+
+
+def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
+    """Fetch every journal chain of `remote` and take in the records this clone lacks."""
+    remote = _remote(repo, remote)
+    staging = f"{INCOMING}{remote.replace('/', '_').replace(':', '_')}/"
+    before = Journal(repo).count()
+    named = f"{staging.rstrip('/')}.project"
+    # the project ref, if the remote has one (a glob: a missing ref is no error)
+    repo.git("fetch", "--quiet", "--no-tags", remote, f"+{REF_PREFIX}*:{staging}*",
+             f"+{PROJECT_REF}*:{named}*")
+    _take_project_ref(repo, named)
+    incoming = {line.split(" ", 1)[1][len(staging):]: line.split(" ", 1)[0]
+                for line in repo.git("for-each-ref", "--format=%(objectname) %(refname)",
+                                     staging).decode().splitlines()}
+    local = Journal(repo).tips()
+    held = _held(repo)
+    own = repo.clone_id
+    updated, diverged, refused = [], [], []
+    try:
+        for chain, theirs in sorted(incoming.items()):
+            ours = local.get(chain)
+            if chain == own or ours == theirs or (ours and _ancestor(repo, theirs, ours)):
+                continue  # our own chain, or nothing new
+            if not CLONE_ID.match(chain):
+                refused.append(chain)  # not a clone's chain: provgraph never writes one
+                continue
+            if ours and not _ancestor(repo, ours, theirs):
+                diverged.append(chain)
+                continue
+            gitio.update_ref(repo.common_dir, REF_PREFIX + chain, theirs, ours, repo.root)
+            updated.append(chain)
+    finally:
+        for chain in incoming:
+            repo.git("update-ref", "-d", staging + chain, check=False)
+    records = Journal(repo).count() - before
+    quarantined = 0
+    if updated:
+        from provgraph.journal.indexer import open_index
+
+        open_index(repo).close()  # imported graphs are judged by the indexer: judge them now
+        quarantined = len(_held(repo) - held)
+    return {"remote": remote, "chains": sorted(updated), "diverged": diverged,
+            "refused": refused, "records": records, "quarantined": quarantined}
+
+
+def _take_project_ref(repo: Repository, staged: str) -> None:
+    """Keep the remote's PROJECT_REF when this clone has none: a shallow clone learns the
+    project's name from it (a clone that has one keeps its own)."""
+    theirs = gitio.read_ref(repo.common_dir, staged) or repo.git(
+        "rev-parse", "-q", "--verify", staged, check=False).decode().strip()
+    if not theirs:
+        return
+    try:
+        if not repo.git("rev-parse", "-q", "--verify", PROJECT_REF, check=False).strip():
+            gitio.update_ref(repo.common_dir, PROJECT_REF, theirs, None, repo.root)
+    except gitio.RefMoved:
+        pass  # made meanwhile
+    finally:
+        repo.git("update-ref", "-d", staged, check=False)
+
+
+def _held(repo: Repository) -> set[tuple[str, str]]:
+    return {(row["chain"], row["commit"]) for row in quarantine.listing(Journal(repo))}
+
+
+def _ancestor(repo: Repository, older: str, newer: str) -> bool:
+    return gitio.succeeds(["merge-base", "--is-ancestor", older, newer], repo.root)
