@@ -8,7 +8,9 @@ import click
 from rich.table import Table
 
 from provgraph.cli.common import console, json_out, opened_index, safe
-from provgraph.cli.metrics import number, plain, run_json
+from provgraph.cli.metrics import number
+from provgraph.model import json_safe
+from provgraph.queries.diff import cut
 
 _MARK = {"same": ("=", "dim"), "changed": ("~", "yellow"), "only-a": ("-", "red"),
          "only-b": ("+", "green")}
@@ -18,7 +20,7 @@ def _value(value) -> str:
     if value is None:
         return "(unset)"
     if isinstance(value, (list, tuple, bool)):
-        return json.dumps(plain(value))
+        return json.dumps(json_safe(value))
     return str(value)
 
 
@@ -26,62 +28,9 @@ def _change(value: float | None) -> str:
     return "" if value is None else f"{value:+.6g}"
 
 
-def _entity_json(entity) -> dict | None:
-    if entity is None:
-        return None
-    props = entity.properties
-    return {"id": entity.id, "name": entity.name, "version": props.get("version"),
-            "digest": props.get("digest"), "size": props.get("size")}
-
-
-def _files_json(changes) -> list[dict]:
-    return [{"path": c.path, "status": c.status, "a": _entity_json(c.a), "b": _entity_json(c.b),
-             "diff": c.diff} for c in changes]
-
-
 #: Lines of each text diff shown as text when --diff-lines is not given: the start of an
 #: edited parameter file whole, of a 400-line CSV diff a screenful (--json gives all).
 DIFF_LINES = 20
-
-
-def _cut(lines: list[str] | None, limit: int | None) -> tuple[list[str] | None, int]:
-    """At most `limit` lines of a text diff (its ---/+++ header not counted), and how many
-    were left out."""
-    if lines is None or limit is None:
-        return lines, 0
-    header = 2 if len(lines) >= 2 and lines[0].startswith("---") else 0
-    body = lines[header:]
-    if len(body) <= limit:
-        return lines, 0
-    return (lines[:header + limit] if limit else []), len(body) - limit
-
-
-def _files_json(changes, limit: int | None) -> list[dict]:
-    found = []
-    for c in changes:
-        lines, left_out = _cut(c.diff, limit)
-        found.append({"path": c.path, "status": c.status, "a": _entity_json(c.a),
-                      "b": _entity_json(c.b), "diff": lines})
-        if left_out:
-            found[-1]["diff_lines_omitted"] = left_out
-    return found
-
-
-def _as_dict(result, limit: int | None) -> dict:
-    a, b = result.a.properties, result.b.properties
-    return plain({
-        "a": run_json(result.a),
-        "b": run_json(result.b),
-        "command": {"same": result.same_command, "a": a.get("command"), "b": b.get("command"),
-                    "shell": {"a": bool(a.get("shell")), "b": bool(b.get("shell"))}},
-        "parameters": [{"name": p.name, "a": p.a, "b": p.b} for p in result.parameters],
-        "inputs": _files_json(result.inputs, limit),
-        "outputs": _files_json(result.outputs, limit),
-        "metrics": [{"name": m.name, "a": m.a, "b": m.b, "final_change": m.change("final"),
-                     "best_change": m.change("best")} for m in result.metrics],
-        "metrics_only_a": result.metrics_only_a,
-        "metrics_only_b": result.metrics_only_b,
-    })
 
 
 def _short(digest) -> str:
@@ -109,7 +58,7 @@ def _files(title: str, changes, limit: int) -> None:
         else:
             line = f"{safe(change.b.name)} [dim](only in B)[/]"
         console.print(f"  [{style}]{mark}[/] {line}")
-        lines, left_out = _cut(change.diff, limit)
+        lines, left_out = cut(change.diff, limit)
         for text in lines or []:
             color = ("bold" if text.startswith(("---", "+++")) else "red" if text.startswith("-")
                      else "green" if text.startswith("+") else "cyan" if text.startswith("@@")
@@ -149,7 +98,7 @@ def command(run_a: str, run_b: str, diff_lines: int | None, as_json: bool) -> No
 
         result = diff(store, a, b, read_blob)
     if as_json:
-        json_out(_as_dict(result, diff_lines))
+        json_out(result.to_dict(diff_lines))
         return
     limit = DIFF_LINES if diff_lines is None else diff_lines
     for side, run in (("A", a), ("B", b)):

@@ -42,21 +42,6 @@ def _tree(step, tree: Tree, descendants: bool) -> None:
         _tree(child, tree.add(_label(child, descendants, step)), descendants)
 
 
-def _as_dict(step) -> dict:
-    out = {"id": step.node.id, "name": step.node.name, "label": step.node.label}
-    if step.relation:
-        out["relation"] = step.relation
-    if step.properties:
-        out["edge"] = step.properties
-    if step.agents:
-        out["agents"] = [a.name for a in step.agents]
-    if step.seen:
-        out["seen"] = True
-    if step.children:
-        out["children"] = [_as_dict(c) for c in step.children]
-    return out
-
-
 @click.command("lineage")
 @click.argument("reference")
 @click.option("--descendants", is_flag=True, help="What was derived from it instead.")
@@ -75,7 +60,7 @@ def command(reference: str, descendants: bool, depth: int | None, revisions: boo
         walk = walk_down if descendants else ancestors
         root = walk(store, node, depth, revisions)
     if as_json:
-        json_out(_as_dict(root))
+        json_out(root.to_dict())
         return
     tree = Tree(_label(root, descendants))
     _tree(root, tree, descendants)

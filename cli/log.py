@@ -42,14 +42,7 @@ def command(limit: int | None, as_json: bool) -> None:
     with opened_index() as (_repo, store):
         entries = log(store, limit)
     if as_json:
-        json_out([{
-            "id": e.activity.id,
-            "name": e.activity.name,
-            "agent": [a.name for a in e.agents],
-            "used": [n.name for n in e.used],
-            "generated": [n.name for n in e.generated],
-            "properties": e.activity.properties,
-        } for e in entries])
+        json_out([entry.to_dict() for entry in entries])
         return
     if not entries:
         console.print("No activities recorded yet: run a command with `prov CMD`.")

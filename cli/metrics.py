@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import click
 from rich.table import Table
 
@@ -18,21 +15,6 @@ def number(value: float | None) -> str:
     return f"{value:.6g}"
 
 
-def plain(value: Any) -> Any:
-    """JSON has no NaN: missing values become null."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value
-
-
-def run_json(run) -> dict[str, Any]:
-    return {"id": run.id, "name": run.name, "command": run.properties.get("command")}
-
-
 @click.command("metrics")
 @click.argument("run")
 @click.option("--json", "as_json", is_flag=True, help="Print the series and summaries as JSON.")
@@ -42,17 +24,15 @@ def command(run: str, as_json: bool) -> None:
 
     RUN is an activity id, its name ('caffe train #14'), #14, latest or latest~N.
     """
-    from provgraph.queries.metrics import series, summary
+    from provgraph.queries.metrics import metrics, summary
     from provgraph.queries.runs import find_run
 
     with opened_index() as (_repo, store):
         activity = find_run(store, run)
-    found = series(activity)
+    report = metrics(activity)
+    found = report.series
     if as_json:
-        json_out(plain({"run": run_json(activity), "series": {
-            name: {"group": s.group, "goal": s.goal, "iterations": s.iterations,
-                   "values": s.values, "summary": summary(s)}
-            for name, s in found.items()}}))
+        json_out(report.to_dict())
         return
     console.print(f"[bold magenta]{safe(activity.name)}[/] [cyan]{activity.id}[/]")
     console.print(f"[dim]$ {safe(activity.properties.get('command', ''))}[/]")

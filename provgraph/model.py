@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,18 @@ class Edge:
         provgraph records itself has none: one per type and ends)."""
         relation = self.properties.get("id")
         return (self.type, self.source, self.target, relation if isinstance(relation, str) else "")
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN as None, all the way down: JSON has no NaN (a series marks a
+    missing value with NaN; `--json` prints it as null)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    return value
 
 
 def version_link(source: Node | None, target: Node | None) -> bool:

@@ -29,8 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from provgraph.model import USED, WAS_GENERATED_BY, Node
+from provgraph.model import USED, WAS_GENERATED_BY, Node, json_safe
 from provgraph.queries.metrics import ITERATION, series, summary
+from provgraph.queries.runs import run_summary
 from provgraph.stores.base import Store
 
 #: Properties that differ between any two runs, or are compared elsewhere.
@@ -60,6 +61,16 @@ class FileChange:
     a: Node | None  # the version run A used (or generated)
     b: Node | None
     diff: list[str] | None = None  # unified diff lines (changed small text inputs)
+
+    def to_dict(self, diff_lines: int | None = None) -> dict[str, Any]:
+        """As `prov diff --json` prints it: at most `diff_lines` lines of the text diff (its
+        ---/+++ header not counted; all when None), and how many were left out."""
+        lines, left_out = cut(self.diff, diff_lines)
+        out = {"path": self.path, "status": self.status, "a": _version(self.a),
+               "b": _version(self.b), "diff": lines}
+        if left_out:
+            out["diff_lines_omitted"] = left_out
+        return out
 
 
 @dataclass
@@ -94,6 +105,43 @@ class RunDiff:
         """Whether both ran the same way: under the shell (one string of shell syntax) or
         directly (the words as given)."""
         return bool(self.a.properties.get("shell")) == bool(self.b.properties.get("shell"))
+
+    def to_dict(self, diff_lines: int | None = None) -> dict[str, Any]:
+        """What `prov diff --json` prints (NaN as None)."""
+        a, b = self.a.properties, self.b.properties
+        return json_safe({
+            "a": run_summary(self.a),
+            "b": run_summary(self.b),
+            "command": {"same": self.same_command, "a": a.get("command"), "b": b.get("command"),
+                        "shell": {"a": bool(a.get("shell")), "b": bool(b.get("shell"))}},
+            "parameters": [{"name": p.name, "a": p.a, "b": p.b} for p in self.parameters],
+            "inputs": [c.to_dict(diff_lines) for c in self.inputs],
+            "outputs": [c.to_dict(diff_lines) for c in self.outputs],
+            "metrics": [{"name": m.name, "a": m.a, "b": m.b, "final_change": m.change("final"),
+                         "best_change": m.change("best")} for m in self.metrics],
+            "metrics_only_a": self.metrics_only_a,
+            "metrics_only_b": self.metrics_only_b,
+        })
+
+
+def cut(lines: list[str] | None, limit: int | None) -> tuple[list[str] | None, int]:
+    """At most `limit` lines of a text diff (its ---/+++ header not counted), and how many
+    were left out."""
+    if lines is None or limit is None:
+        return lines, 0
+    header = 2 if len(lines) >= 2 and lines[0].startswith("---") else 0
+    body = lines[header:]
+    if len(body) <= limit:
+        return lines, 0
+    return (lines[:header + limit] if limit else []), len(body) - limit
+
+
+def _version(entity: Node | None) -> dict[str, Any] | None:
+    if entity is None:
+        return None
+    props = entity.properties
+    return {"id": entity.id, "name": entity.name, "version": props.get("version"),
+            "digest": props.get("digest"), "size": props.get("size")}
 
 
 def diff(store: Store, a: Node, b: Node, read_blob: ReadBlob | None = None) -> RunDiff:

@@ -35,6 +35,22 @@ class Step:
     seen: bool = False  # expanded elsewhere in the tree
     agents: list[Node] = field(default_factory=list)  # for activities: who ran it
 
+    def to_dict(self) -> dict[str, Any]:
+        """The tree as `prov lineage --json` prints it (empty fields left out)."""
+        out: dict[str, Any] = {"id": self.node.id, "name": self.node.name,
+                               "label": self.node.label}
+        if self.relation:
+            out["relation"] = self.relation
+        if self.properties:
+            out["edge"] = self.properties
+        if self.agents:
+            out["agents"] = [a.name for a in self.agents]
+        if self.seen:
+            out["seen"] = True
+        if self.children:
+            out["children"] = [c.to_dict() for c in self.children]
+        return out
+
 
 def ancestors(store: Store, start: Node, depth: int | None = None,
               revisions: bool = False) -> Step:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from provgraph.model import USED, WAS_ASSOCIATED_WITH, WAS_GENERATED_BY, Node
 from provgraph.stores.base import Store
@@ -15,6 +16,13 @@ class LogEntry:
     agents: list[Node] = field(default_factory=list)
     used: list[Node] = field(default_factory=list)
     generated: list[Node] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """One activity as `prov log --json` prints it."""
+        return {"id": self.activity.id, "name": self.activity.name,
+                "agent": [a.name for a in self.agents], "used": [n.name for n in self.used],
+                "generated": [n.name for n in self.generated],
+                "properties": self.activity.properties}
 
 
 def log(store: Store, limit: int | None = None) -> list[LogEntry]:

@@ -45,7 +45,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from provgraph.errors import NotFound, ProvError
-from provgraph.model import Node
+from provgraph.model import Node, json_safe
+from provgraph.queries.runs import run_summary
 
 ITERATION = "iteration"
 
@@ -69,6 +70,28 @@ class Series:
     def goal(self) -> str:
         """`min` when lower values are better, `max` otherwise."""
         return goal(self.name, self.group)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The series and its summary (NaN as None), as `prov metrics --json` prints it."""
+        return json_safe({"group": self.group, "goal": self.goal, "iterations": self.iterations,
+                          "values": self.values, "summary": summary(self)})
+
+
+@dataclass
+class RunMetrics:
+    """Every series of one run: what `prov metrics RUN` shows."""
+
+    run: Node
+    series: dict[str, Series]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": run_summary(self.run),
+                "series": {name: s.to_dict() for name, s in self.series.items()}}
+
+
+def metrics(run: Node) -> RunMetrics:
+    """The series of a run (found with `queries.runs.find_run`)."""
+    return RunMetrics(run, series(run))
 
 
 @dataclass

@@ -8,6 +8,7 @@ activity that ended last) or `latest~N` (N before it, as git's `HEAD~N`).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from provgraph.errors import BadInput, NotFound, ProvError
 from provgraph.model import ACTIVITY, Node
@@ -17,6 +18,11 @@ _NUMBER = re.compile(r"^#(\d+)$")
 _LATEST = re.compile(r"^latest(?:~(\d+))?$")
 _NAMED = re.compile(r"^\S.* #\d+$")  # an activity's name: `caffe train #14`
 _FORMS = "an activity id (act-…), its name (caffe train #14), #14, latest or latest~N"
+
+
+def run_summary(run: Node) -> dict[str, Any]:
+    """A run as the `--json` of metrics, plot and diff name it."""
+    return {"id": run.id, "name": run.name, "command": run.properties.get("command")}
 
 
 def is_run_reference(text: str) -> bool:
