@@ -1,31 +1,60 @@
 """provgraph: how every file of a git repository came to be, as a W3C PROV graph.
 
-The Python API mirrors the CLI (this module stays import-light: `prov CMD` loads it):
+The Python API is the CLI's: open a project, capture commands, ask questions. Each answer is
+an object whose `to_dict()` is what the command's `--json` prints.
 
-    import provgraph, provgraph.capture.command
-    outcome = provgraph.capture.command.run(["python", "train.py"], cwd="my-analysis")
-    with provgraph.open_store("my-analysis") as store:
-        for entry in provgraph.queries.log.log(store, limit=5): ...
+    import provgraph
+
+    with provgraph.open_project("my-analysis") as project:
+        project.capture(["python", "train.py", "--lr", "0.1"])     # prov python train.py ...
+        for entry in project.log(limit=5):                          # prov log -n 5
+            print(entry.activity.name, [n.name for n in entry.used])
+        tree = project.lineage("model.json")                        # prov lineage model.json
+        print(project.metrics("latest").to_dict())                  # prov metrics latest --json
+        print(project.diff("#1", "latest").parameters)              # prov diff '#1' latest
+        document = project.export("json")                           # prov export
+
+File views are `provgraph.fileview` (`import provgraph.fileview as fv`); the error tree is
+`provgraph.errors`; the stores' interface is `provgraph.stores.base.Store`. docs/api.md lists
+every public name. Names are loaded when first used: `prov CMD` imports this module, and
+stays free of DuckDB, click, rich and the Neo4j driver.
 """
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # no runtime import: `prov CMD` loads this module
-    from pathlib import Path
+#: Public name -> the module that defines it (loaded on first use, PEP 562).
+_PUBLIC = {
+    "Project": "provgraph.project",
+    "open_project": "provgraph.project",
+    "open_store": "provgraph.project",
+    "ProvError": "provgraph.errors",
+    "NotFound": "provgraph.errors",
+    "BadInput": "provgraph.errors",
+    "GitError": "provgraph.errors",
+    "StoreUnavailable": "provgraph.errors",
+    "DocumentError": "provgraph.errors",
+    "ShellSyntaxError": "provgraph.errors",
+    "PrototxtError": "provgraph.errors",
+    "Node": "provgraph.model",
+    "Edge": "provgraph.model",
+    "Store": "provgraph.stores.base",
+}
 
-    from provgraph.stores.embedded import EmbeddedStore
+__all__ = ["__version__", *_PUBLIC]
 
 
-def open_store(path: str | Path = ".", rebuild: bool = False) -> EmbeddedStore:
-    """The embedded index of the repository at `path`, caught up with its journal."""
-    from provgraph.capture.command import recover
-    from provgraph.journal.indexer import open_index
-    from provgraph.repo import Repository
+def __getattr__(name: str) -> object:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'provgraph' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-    repo = Repository.discover(path)
-    repo.ensure_prov_dir()
-    recover(repo)
-    return open_index(repo, rebuild=rebuild)
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

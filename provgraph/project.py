@@ -1,0 +1,176 @@
+"""`Project`: the Python front door, one object per repository, as `prov` is on the command line.
+
+Each method is one `prov` subcommand and returns the object that command prints; its
+`to_dict()` is what the command's `--json` prints. Paths are relative to the repository root
+(the CLI takes them relative to the folder you type in). Errors are `provgraph.errors`.
+
+    >>> import provgraph
+    >>> with provgraph.open_project(example) as project:     # a git repository
+    ...     outcome = project.capture(["cp", "data.csv", "copy.csv"])
+    ...     [entry.activity.name for entry in project.log()]
+    ...     project.lineage("copy.csv").to_dict()["children"][0]["name"]
+    ['cp #1']
+    'cp #1'
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from provgraph.repo import Repository
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from provgraph.capture.runner import Outcome
+    from provgraph.model import Node
+    from provgraph.queries.diff import RunDiff
+    from provgraph.queries.lineage import Step
+    from provgraph.queries.log import LogEntry
+    from provgraph.queries.metrics import RunMetrics
+    from provgraph.queries.segment import Criteria, Segment
+    from provgraph.queries.summarize import Summary
+    from provgraph.stores.embedded import EmbeddedStore
+
+
+class Project:
+    """A repository's provenance: capture commands, and ask how its files came to be."""
+
+    def __init__(self, path: str | os.PathLike[str] = ".") -> None:
+        self.repo = Repository.discover(os.fspath(path))
+        self._store: EmbeddedStore | None = None
+
+    @property
+    def root(self) -> str:
+        return self.repo.root
+
+    @property
+    def store(self) -> EmbeddedStore:
+        """The embedded index, caught up with the journal when first used (and after each
+        capture)."""
+        if self._store is None:
+            from provgraph.capture.command import recover
+            from provgraph.journal.indexer import open_index
+
+            self.repo.ensure_prov_dir()
+            recover(self.repo)
+            self._store = open_index(self.repo)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- recording --------------------------------------------------------------------------
+
+    def capture(self, args: Sequence[str], message: str | None = None) -> Outcome:
+        """`prov CMD`: run `args` (argv, or one string of shell syntax) at the repository root
+        and record it; the command's outcome (`exit_code`)."""
+        from provgraph.capture.command import run
+
+        self.close()  # the index catches up on the next read
+        return run(list(args), cwd=self.root, message=message, repo=self.repo)
+
+    def import_document(self, text_or_path: str | os.PathLike[str], fmt: str | None = None
+                        ) -> dict[str, Any]:
+        """`prov import`: a W3C PROV document (a file, or its text) into the record."""
+        from provgraph.interchange.importer import import_document
+
+        self.close()
+        return import_document(self.repo, text_or_path, fmt)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def log(self, limit: int | None = None) -> list[LogEntry]:
+        """`prov log`: activities, newest first."""
+        from provgraph.queries.log import log
+
+        return log(self.store, limit)
+
+    def find(self, reference: str) -> Node:
+        """`prov show`: the node a reference names (PATH[@vN], a run: `#14`, `latest`,
+        `'caffe train #14'`, a node id, a name)."""
+        from provgraph.queries.nodes import find
+
+        return find(self.store, reference)
+
+    def run(self, reference: str) -> Node:
+        """The run (activity) a reference names: `#14`, `latest`, `latest~2`, an id, a name."""
+        from provgraph.queries.runs import find_run
+
+        return find_run(self.store, reference)
+
+    def lineage(self, reference: str, descendants: bool = False, depth: int | None = None,
+                revisions: bool = False) -> Step:
+        """`prov lineage`: where a file version came from (or, `descendants`, what came of
+        it), as a tree."""
+        from provgraph.queries import lineage
+
+        walk = lineage.descendants if descendants else lineage.ancestors
+        return walk(self.store, self.find(reference), depth, revisions)
+
+    def segment(self, sources: Iterable[str], destinations: Iterable[str],
+                criteria: Criteria | None = None) -> Segment:
+        """`prov segment`: how `destinations` were derived from `sources` (references)."""
+        from provgraph.queries.segment import segment
+
+        return segment(self.store, [self.find(s).id for s in sources],
+                       [self.find(d).id for d in destinations], criteria)
+
+    def summarize(self, segments: Sequence[Segment], **options: Any) -> Summary:
+        """`prov summarize`: what several segments have in common (options as
+        `queries.summarize.summarize` takes them)."""
+        from provgraph.queries.summarize import summarize
+
+        return summarize(segments, **options)
+
+    def metrics(self, run: str) -> RunMetrics:
+        """`prov metrics`: a run's series (loss, accuracy...)."""
+        from provgraph.queries.metrics import metrics
+
+        return metrics(self.run(run))
+
+    def diff(self, run_a: str, run_b: str) -> RunDiff:
+        """`prov diff`: what differs between two runs, text diffs of small inputs included."""
+        from provgraph import gitio
+        from provgraph.queries.diff import diff
+
+        def read_blob(digest: str) -> bytes | None:
+            try:
+                return gitio.run(["cat-file", "blob", digest], self.root)
+            except gitio.GitError:
+                return None
+
+        return diff(self.store, self.run(run_a), self.run(run_b), read_blob)
+
+    def export(self, fmt: str = "json") -> str:
+        """`prov export`: the graph as W3C PROV (json, provn, ttl, xml)."""
+        from provgraph.interchange.export import serialize
+
+        store = self.store
+        return serialize(store.all_nodes(), store.all_edges(), fmt, store.meta("namespaces", {}))
+
+
+def open_project(path: str | os.PathLike[str] = ".") -> Project:
+    """The project of the git repository at (or above) `path`."""
+    return Project(path)
+
+
+def open_store(path: str | os.PathLike[str] = ".", rebuild: bool = False) -> EmbeddedStore:
+    """The embedded index of the repository at `path`, caught up with its journal (the same
+    store `prov` reads; close it when done). `Project` is the higher-level door."""
+    from provgraph.capture.command import recover
+    from provgraph.journal.indexer import open_index
+
+    repo = Repository.discover(os.fspath(path))
+    repo.ensure_prov_dir()
+    recover(repo)
+    return open_index(repo, rebuild=rebuild)

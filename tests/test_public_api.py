@@ -1,0 +1,103 @@
+"""The Python API (provgraph/__init__.py, provgraph/project.py, docs/api.md): its names stay,
+its examples run, and each command's --json is the library object's to_dict()."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import subprocess
+import sys
+
+import pytest
+
+import provgraph
+import provgraph.project
+
+#: The public names scripts rely on; removing one breaks them (add, never remove).
+PUBLIC = {"__version__", "Project", "open_project", "open_store", "ProvError", "NotFound",
+          "BadInput", "GitError", "StoreUnavailable", "DocumentError", "ShellSyntaxError",
+          "PrototxtError", "Node", "Edge", "Store"}
+PROJECT_METHODS = {"capture", "import_document", "log", "find", "run", "lineage", "segment",
+                   "summarize", "metrics", "diff", "export", "close", "store", "root"}
+
+
+def test_every_public_name_is_there_and_nothing_leaks():
+    assert set(provgraph.__all__) >= PUBLIC
+    for name in provgraph.__all__:
+        assert getattr(provgraph, name) is not None, name
+    assert not {"annotations", "TYPE_CHECKING", "importlib"} & set(provgraph.__all__)
+    with pytest.raises(AttributeError):
+        provgraph.no_such_name  # noqa: B018
+    assert set(dir(provgraph.Project)) >= PROJECT_METHODS
+
+
+def test_importing_provgraph_loads_nothing_heavy():
+    code = ("import sys, provgraph; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('duckdb', 'click', 'rich', 'sqlglot', 'neo4j', 'prov')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_docs_api_names_every_public_name():
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "api.md").read_text()
+    missing = [name for name in PUBLIC | {f"Project.{m}" for m in PROJECT_METHODS}
+               if f"`{name}" not in text]
+    assert not missing, missing
+
+
+def test_the_module_example_runs(repo):
+    repo.write("data.csv", "a,b\n1,2\n")
+    repo.commit_all("data")
+    failures, tried = doctest.testmod(provgraph.project, extraglobs={"example": repo.root},
+                                      optionflags=doctest.ELLIPSIS)
+    assert (failures, tried) == (0, 2)
+
+
+@pytest.fixture
+def runs(repo):
+    repo.write("train.py", "import sys\nlr = sys.argv[1]\nprint('loss: 0.5')\n"
+                           "open('model.txt', 'w').write(lr)\n")
+    repo.write(".prov.toml", "[[metrics]]\nmatch = 'train'\nloss = 'loss: ([0-9.]+)'\n")
+    repo.commit_all("train")
+    repo.ok("trust")
+    repo.ok("python3", "train.py", "0.1")
+    repo.ok("python3", "train.py", "0.2")
+    return repo
+
+
+def _json(repo, *args):
+    return json.loads(repo.ok(*args, "--json").stdout)
+
+
+def test_each_commands_json_is_the_library_objects_to_dict(runs):
+    with provgraph.open_project(runs.root) as project:
+        log = [entry.to_dict() for entry in project.log()]
+        lineage = project.lineage("model.txt").to_dict()
+        metrics = project.metrics("latest").to_dict()
+        diff = project.diff("#1", "#2").to_dict()
+        shown = project.find("model.txt")
+    assert _json(runs, "log") == json.loads(json.dumps(log, default=str))
+    assert _json(runs, "lineage", "model.txt") == json.loads(json.dumps(lineage, default=str))
+    assert _json(runs, "metrics", "latest") == json.loads(json.dumps(metrics, default=str))
+    assert _json(runs, "diff", "#1", "#2") == json.loads(json.dumps(diff, default=str))
+    assert _json(runs, "show", "model.txt")["id"] == shown.id
+    assert metrics["series"]["metrics.loss.value"]["values"] == [0.5]
+    assert diff["parameters"] == [{"name": "operands", "a": ["train.py", "0.1"],
+                                   "b": ["train.py", "0.2"]}]
+
+
+def test_capture_from_python_is_recorded_like_the_cli(repo):
+    with provgraph.open_project(repo.root) as project:
+        outcome = project.capture(["sh", "-c", "echo hi > out.txt; exit 3"])
+        assert outcome.exit_code == 3
+        [entry] = project.log()
+        assert [n.name for n in entry.generated] == ["out.txt@v1"]
+        assert entry.activity.properties["exit_code"] == 3
+        with pytest.raises(provgraph.NotFound):
+            project.find("no-such-file.txt")
+        with pytest.raises(provgraph.ProvError):
+            project.run("#9")
+    assert json.loads(repo.ok("log", "--json").stdout)[0]["id"] == entry.activity.id
