@@ -101,3 +101,17 @@ def test_capture_from_python_is_recorded_like_the_cli(repo):
         with pytest.raises(provgraph.ProvError):
             project.run("#9")
     assert json.loads(repo.ok("log", "--json").stdout)[0]["id"] == entry.activity.id
+
+
+def test_the_readme_python_example_runs(repo, capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Python API", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    repo.write("train.py", "print('loss: 0.25')\nopen('model.json', 'w').write('{}')\n")
+    repo.write("params.yaml", "lr: 0.1\n")
+    repo.commit_all("train")
+    exec(compile(code.replace('"my-analysis"', repr(str(repo.root))), "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "python3 train.py #1 ['model.json@v1']" in printed
