@@ -9,7 +9,11 @@ reused so git's stat cache works for it as it does for prov; prov takes two snap
 command, before and after).
 
 Usage: python benchmarks/capture_overhead.py [--runs N] [--shapes small,many,large] [--keep DIR]
-Prints a Markdown table; the figures in benchmarks/RESULTS.md come from it.
+                                            [--against OTHER_PROV]
+Prints a Markdown table; the figures in benchmarks/RESULTS.md come from it. `--against` also
+times another installation's `prov` (e.g. the previous commit's, in another venv) on the same
+repositories, interleaved with this one, and prints the ratio of the medians: how a change
+moved the cost of a capture.
 """
 
 from __future__ import annotations
@@ -114,11 +118,25 @@ def measure(root: Path, runs: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
+def compare(root: Path, runs: int, other: str) -> dict[str, float]:
+    """This prov against another, interleaved (their order alternating), medians."""
+    samples: dict[str, list[float]] = {k: [] for k in ("this true", "other true",
+                                                        "this write", "other write")}
+    timed([other, "true"], root)
+    for i in range(runs):
+        pairs = [("this", PROV), ("other", other)]
+        for who, prov in (pairs if i % 2 == 0 else pairs[::-1]):
+            samples[f"{who} true"].append(timed([prov, "true"], root))
+            samples[f"{who} write"].append(timed([prov, *write("out.bin")], root))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--shapes", default="small,many,large")
     parser.add_argument("--keep", help="build the repositories here and keep them")
+    parser.add_argument("--against", help="another prov executable to compare with")
     args = parser.parse_args()
     if not PROV:
         raise SystemExit("prov is not installed in this environment (pip install -e .)")
@@ -129,6 +147,7 @@ def main() -> None:
     print("| shape | true | prov true | overhead | write 1 MiB | prov write | overhead "
           "| bare git snapshot | overhead / 2 snapshots |")
     print("|---|---|---|---|---|---|---|---|---|")
+    compared: list[str] = []
     try:
         for shape in args.shapes.split(","):
             root = base / shape
@@ -142,9 +161,21 @@ def main() -> None:
                   f"**{over_true:.1f}** | {m['write']:.1f} | {m['prov write']:.1f} | "
                   f"**{over_write:.1f}** | {m['git snapshot']:.1f} | "
                   f"{over_true / (2 * m['git snapshot']):.2f}x |", flush=True)
+            if args.against:
+                c = {k: v * 1000 for k, v in compare(root, args.runs, args.against).items()}
+                compared.append(
+                    f"| {names[shape]} | {c['other true']:.1f} | {c['this true']:.1f} | "
+                    f"**{c['this true'] / c['other true']:.3f}** | {c['other write']:.1f} | "
+                    f"{c['this write']:.1f} | **{c['this write'] / c['other write']:.3f}** |")
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
+    if compared:
+        print(f"\nagainst {args.against} (interleaved, medians, ms; ratio = this / other)\n")
+        print("| shape | other: prov true | this: prov true | ratio | other: prov write "
+              "| this: prov write | ratio |")
+        print("|---|---|---|---|---|---|---|")
+        print("\n".join(compared))
     print("\ntarget: overhead <= 80 ms on every shape (DataLad run 240-640 ms, DVC 400-500 ms "
           "per command, as reported by their users; not measured here)")
 

@@ -5,7 +5,7 @@ Every record is judged before any reader gets it (`Journal.entries` yields only 
 - its `record.json` must be a JSON object of the journal's schema (`provgraph.journal.schema`);
 - its chain must be named like a clone (`refs/prov/journal/<hex clone id>`);
 - ids are confined to the chain that writes them. A record carrying a `nonce` proves its id:
-  `act-` + the first 16 hex digits of sha256(<clone id>:<nonce>) (`schema.owned_id`), so a
+  `act-` + the first 16 hex digits of sha256(<clone id>:<nonce>) (`journal.ids.owned_id`), so a
   copy of Bob's record in Mallory's chain fails the check. A record of an older provgraph
   (no nonce) falls back to a collision rule, applied over every chain at once so that the
   verdict never depends on the order records were fetched in: an activity id claimed by
@@ -38,6 +38,7 @@ from typing import Any
 from provgraph import gitio
 from provgraph.capture.snapshot import locked
 from provgraph.journal import schema
+from provgraph.journal.ids import owned_id
 from provgraph.repo import Repository
 
 TYPE_CHECKING = False
@@ -216,7 +217,7 @@ def _inspect(chain: str, data: bytes, hexlen: int
         reason = "its chain is not named by a clone id"
     if reason is None and "nonce" in record and record.get("kind") in (None, "graph"):
         prefix = record["id"].split("-", 1)[0]
-        if schema.owned_id(prefix, chain, record["nonce"]) != record["id"]:
+        if owned_id(prefix, chain, record["nonce"]) != record["id"]:
             reason = f"id {record['id']} is not in clone {chain}'s namespace (nonce mismatch)"
     return (record if isinstance(record, dict) else None), reason
 

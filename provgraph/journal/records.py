@@ -280,7 +280,7 @@ def _ident(agent: dict[str, Any]) -> str:
 
 def new_id(prefix: str, clone_id: str) -> tuple[str, str]:
     """A fresh id in this clone's namespace, and the nonce the record keeps to prove it."""
-    from provgraph.journal.schema import owned_id
+    from provgraph.journal.ids import owned_id
 
     nonce = os.urandom(16).hex()
     return owned_id(prefix, clone_id, nonce), nonce

@@ -537,13 +537,3 @@ def shown(value: Any) -> str:
     if isinstance(value, str):
         text = "'" + text[1:-1].replace("\\\"", '"').replace("'", "\\'") + "'"
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def owned_id(prefix: str, clone_id: str, nonce: str) -> str:
-    """The id a record of `clone_id`'s chain with `nonce` may have: `<prefix>-` + 16 hex digits
-    of sha256(<clone id>:<nonce>). Another clone cannot make one of this clone's ids without
-    breaking SHA-256, and a copy of this clone's record in its chain fails the check."""
-    from provgraph.gitio import _hasher
-
-    sha256 = _hasher("sha256")  # not hashlib: OpenSSL costs `prov CMD` milliseconds
-    return f"{prefix}-" + sha256(f"{clone_id}:{nonce}".encode()).hexdigest()[:16]

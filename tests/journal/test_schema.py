@@ -16,8 +16,8 @@ from conftest import PROV, clone_through_remote
 from test_hostile_pull import capture_record, clone_id, plant, pull_one_bad, quarantined
 
 from provgraph.journal import schema
+from provgraph.journal.ids import owned_id
 from provgraph.journal.records import Journal, new_activity_id
-from provgraph.journal.schema import owned_id
 from provgraph.repo import Repository
 
 
