@@ -68,14 +68,11 @@ def opened_index(rebuild: bool = False, read_only: bool = False):
 
     `read_only` guarantees a connection that cannot write (for user-written SQL).
     """
-    from provgraph.capture.command import recover
-    from provgraph.journal.indexer import open_index
+    from provgraph.project import caught_up_index
 
     repo = repository()
-    repo.ensure_prov_dir()
-    recover(repo)
     with progress_bar("indexing the journal") as progress:
-        store = open_index(repo, progress=progress, rebuild=rebuild)
+        store = caught_up_index(repo, rebuild, progress)
     if read_only and not store.read_only:
         from provgraph.stores.embedded import EmbeddedStore
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from provgraph.repo import Repository
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from provgraph.capture.runner import Outcome
     from provgraph.model import Node
@@ -50,12 +50,7 @@ class Project:
         """The embedded index, caught up with the journal when first used (and after each
         capture)."""
         if self._store is None:
-            from provgraph.capture.command import recover
-            from provgraph.journal.indexer import open_index
-
-            self.repo.ensure_prov_dir()
-            recover(self.repo)
-            self._store = open_index(self.repo)
+            self._store = caught_up_index(self.repo)
         return self._store
 
     def close(self) -> None:
@@ -167,10 +162,16 @@ def open_project(path: str | os.PathLike[str] = ".") -> Project:
 def open_store(path: str | os.PathLike[str] = ".", rebuild: bool = False) -> EmbeddedStore:
     """The embedded index of the repository at `path`, caught up with its journal (the same
     store `prov` reads; close it when done). `Project` is the higher-level door."""
+    return caught_up_index(Repository.discover(os.fspath(path)), rebuild)
+
+
+def caught_up_index(repo: Repository, rebuild: bool = False,
+                    progress: Callable[[int, int], None] | None = None) -> EmbeddedStore:
+    """What every reader opens: the records of killed captures finished first (they belong
+    before anything newer), then the embedded index caught up with the journal."""
     from provgraph.capture.command import recover
     from provgraph.journal.indexer import open_index
 
-    repo = Repository.discover(os.fspath(path))
     repo.ensure_prov_dir()
     recover(repo)
-    return open_index(repo, rebuild=rebuild)
+    return open_index(repo, progress=progress, rebuild=rebuild)
