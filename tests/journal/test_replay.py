@@ -374,3 +374,37 @@ def test_a_failed_command_still_generates_what_it_wrote(story: Story) -> None:
     assert (WAS_GENERATED_BY, out, record["id"]) in _edges(edges)
     assert {k: nodes[record["id"]].properties[k] for k in ("status", "exit_code")} == {
         "status": "failed", "exit_code": 1}
+
+
+def test_a_traced_command_generates_only_what_it_wrote(story: Story) -> None:
+    """A complete trace decides: a change it did not see the command make was made by another
+    process while it ran, a version with no activity."""
+    record = story.before("python make.py")
+    story.repo.write("out.txt", "mine\n")
+    story.repo.write("other.txt", "someone else's\n")
+    record["trace"] = {"complete": True, "written": {"out.txt": False}, "last_write": {}}
+    story.after(record)
+
+    nodes, edges = story.replay()
+
+    out = story.entity("out.txt", record["id"])
+    other = story.entity("other.txt", "")
+    assert nodes[other].properties["name"] == "other.txt@v1"
+    assert _edges(edges, WAS_GENERATED_BY) == {(WAS_GENERATED_BY, out, record["id"])}
+
+
+def test_a_traced_rewrite_with_the_same_bytes_is_a_new_version(story: Story) -> None:
+    story.repo.write("out.txt", "same\n")
+    record = story.before("python make.py")
+    story.repo.write("out.txt", "same\n")
+    record["trace"] = {"complete": True, "written": {"out.txt": True}, "last_write": {}}
+    story.after(record)
+
+    nodes, edges = story.replay()
+
+    old = story.entity("out.txt", "")
+    new = story.entity("out.txt", record["id"])
+    assert [nodes[i].properties["name"] for i in (old, new)] == ["out.txt@v1", "out.txt@v2"]
+    assert _edges(edges) >= {(WAS_GENERATED_BY, new, record["id"]),
+                             (WAS_DERIVED_FROM, new, old)}
+    assert _props(edges, WAS_DERIVED_FROM, new, old) == {}
