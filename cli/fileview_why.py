@@ -14,19 +14,18 @@ def _output(repo, reference: str) -> tuple[str, str | None]:
     import os
 
     from provgraph.errors import ProvError
+    from provgraph.queries.nodes import split_version
 
-    path, at, version = reference.rpartition("@v")
-    if not (at and version.isdigit()):
-        path, version = reference, ""
+    path, version = split_version(reference)
     rel = repo.relpath(path, os.getcwd())
     if rel is None:
         raise ProvError(f"{path} is outside the repository {repo.root}")
-    if not version:
+    if version is None:
         return rel, None
     from provgraph.journal.indexer import open_index
 
     with open_index(repo) as store:
-        entity = store.entity(rel, int(version))
+        entity = store.entity(rel, version)
     if entity is None:
         raise ProvError(f"no version {version} of {rel} is recorded")
     return rel, entity.properties["digest"]

@@ -595,3 +595,37 @@ def test_the_inputs_versions_are_the_ones_the_graph_names(repo_factory):
                                "--json").stdout)
 
     check_paper_rows(r, test, pred, explain)
+
+
+def test_why_reads_path_at_version_as_prov_show_does(repo_factory):
+    """`prov fileview why PATH@vN` names an older version of the view's file, from any folder,
+    with the same reading of `@vN` as `prov show` (queries.nodes.split_version)."""
+    from provgraph.queries.nodes import split_version
+
+    assert split_version("a@vb@v2") == ("a@vb", 2)
+    assert split_version("results.csv@v") == ("results.csv@v", None)
+    assert split_version("@v3") == ("@v3", None)
+    r = repo_factory()
+    root = Repository.discover(r.root)
+    write_csv(root, "t.csv", ["a"], [(1,), (2,), (3,)])
+    os.makedirs(os.path.join(r.root, "sub"))
+    r.commit_all("data")
+    r.ok("fileview", "-c", "-n=results.csv", "-q=select a from {t.csv} where a > 1")
+    write_csv(root, "t.csv", ["a"], [(5,), (1,), (7,)])
+    r.ok("sh", "-c", "true")  # the edit of t.csv is recorded; the view is stale
+    r.ok("fileview", "refresh", "results.csv")
+    sub = Path(r.root) / "sub"
+
+    def rows(reference: str) -> list[int]:
+        found = json.loads(r.ok("fileview", "why", reference, "--row", "1", "--json",
+                                cwd=sub).stdout)
+        return [s["row"] for s in found["sources"]]
+
+    assert rows("../results.csv@v1") == [2]  # a = 2, the second row of t.csv then
+    assert rows("../results.csv@v2") == [1]  # a = 5, its first row now
+    assert rows("../results.csv") == [1]
+    shown = r.ok("show", "../results.csv@v1", "--json", cwd=sub).stdout
+    assert "results.csv@v1" in shown
+    missing = r.prov("fileview", "why", "../results.csv@v9", "--row", "1", cwd=sub)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines() == ["prov: no version 9 of results.csv is recorded"]
