@@ -85,7 +85,7 @@ def grouping(request, monkeypatch: pytest.MonkeyPatch) -> str:
     (in memory), and joining the rows back to the output by group key (spills to disk; taken
     when the lists might not fit in DuckDB's memory limit)."""
     if request.param == "keys":
-        monkeypatch.setattr(why, "_lists_too_big", lambda *_: True)
+        monkeypatch.setattr(why.running, "_lists_too_big", lambda *_: True)
     return request.param
 
 
@@ -629,3 +629,24 @@ def test_why_reads_path_at_version_as_prov_show_does(repo_factory):
     missing = r.prov("fileview", "why", "../results.csv@v9", "--row", "1", cwd=sub)
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().splitlines() == ["prov: no version 9 of results.csv is recorded"]
+
+
+def test_view_files_are_named_by_gits_own_blob_ids(repo: Repository):
+    """why-provenance names a version by gitio.hash_file, which must agree with git (the
+    graph's digests come from git) and with sha256 (large files are named by it)."""
+    import hashlib
+
+    from provgraph import gitio
+
+    data = os.urandom(3 << 20) + b"tail\n"  # several read chunks
+    path = os.path.join(repo.root, "big.bin")
+    with open(path, "wb") as handle:
+        handle.write(data)
+    git = subprocess.run(["git", "hash-object", "--no-filters", path], cwd=repo.root,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert gitio.hash_file(path, repo.object_format) == (git, None)
+    assert gitio.hash_file(path, repo.object_format, sha256=True) == (
+        git, "sha256:" + hashlib.sha256(data).hexdigest())
+    assert why.digest_of(path, git, repo.object_format) == git
+    assert why.digest_of(path, "sha256:0", repo.object_format) == \
+        "sha256:" + hashlib.sha256(data).hexdigest()
