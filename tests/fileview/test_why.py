@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from provgraph.errors import ProvError
+from provgraph.errors import BadInput, NotFound, ProvError
 from provgraph.fileview import why
 from provgraph.repo import Repository
 
@@ -420,15 +420,15 @@ def test_changed_input_values_come_from_the_version_the_view_read(repo: Reposito
 
 def test_errors_are_one_clear_line(repo: Repository):
     write_csv(repo, "t.csv", ["a"], [(1,), (2,)])
-    with pytest.raises(ProvError, match=r"results\.csv does not exist"):
+    with pytest.raises(NotFound, match=r"results\.csv does not exist"):
         why.explain(repo, "results.csv", 1)
-    with pytest.raises(ProvError, match=r"no record-level provenance for t\.csv: no file view"):
+    with pytest.raises(NotFound, match=r"no record-level provenance for t\.csv: no file view"):
         why.explain(repo, "t.csv", 1)
     materialize(repo, "select a from t", {"t": ("t.csv", True)})
-    with pytest.raises(ProvError, match="has 2 rows: --row must be between 1 and 2"):
+    with pytest.raises(BadInput, match="has 2 rows: --row must be between 1 and 2"):
         why.explain(repo, "results.csv", 3)
     Path(repo.root, "results.csv").write_text("a\n5\n")  # not what the view wrote
-    with pytest.raises(ProvError, match="no record-level provenance for results"):
+    with pytest.raises(NotFound, match="no record-level provenance for results"):
         why.explain(repo, "results.csv", 1)
 
 

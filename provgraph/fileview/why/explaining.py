@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provgraph import gitio
-from provgraph.errors import ProvError
+from provgraph.errors import BadInput, NotFound
 from provgraph.fileview.why.rewriting import RID, Unsupported, rewrite
 from provgraph.fileview.why.running import keep_insertion_order
 from provgraph.fileview.why.storing import attach, default_scan, digest_of, index_path, literal
@@ -64,10 +64,10 @@ def explain(repo, output: str, row: int, oid: str | None = None,
     if oid is None:
         full = os.path.join(repo.root, output)
         if not os.path.isfile(full):
-            raise ProvError(f"{output} does not exist (give a version: {output}@vN)")
+            raise NotFound(f"{output} does not exist (give a version: {output}@vN)")
         oid = gitio.hash_file(full, repo.object_format)[0]
     if not os.path.exists(path):
-        raise ProvError(_why_not(repo, output, oid))
+        raise NotFound(_why_not(repo, output, oid))
     con = duckdb.connect()
     try:
         schema = "__prov_index"
@@ -76,18 +76,18 @@ def explain(repo, output: str, row: int, oid: str | None = None,
             "SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
             [schema]).fetchall()}
         if "fileview_lineage_outputs" not in tables:
-            raise ProvError(_why_not(repo, output, oid))
+            raise NotFound(_why_not(repo, output, oid))
         found = con.execute(
             f"SELECT output_id, sql, shape, inputs, output, rows, created, oid FROM "
             f"{schema}.fileview_lineage_outputs WHERE path = ? AND (oid = ? OR sha256 = ?) "
             "ORDER BY output_id DESC LIMIT 1", [output, oid, oid]).fetchone()
         if found is None:
-            raise ProvError(_why_not(repo, output, oid))
+            raise NotFound(_why_not(repo, output, oid))
         output_id, sql, shape, inputs, out_info, rows, created, oid = found
         inputs, out_info = json.loads(inputs), json.loads(out_info)
         if not 1 <= row <= rows:
-            raise ProvError(f"{output} has {rows} rows: --row must be between 1 and {rows}"
-                            if rows else f"{output} has no rows")
+            raise BadInput(f"{output} has {rows} rows: --row must be between 1 and {rows}"
+                           if rows else f"{output} has no rows")
         pairs = con.execute(
             f"SELECT input, source_row FROM {schema}.fileview_lineage "
             "WHERE output_id = ? AND output_row = ? ORDER BY input, source_row",

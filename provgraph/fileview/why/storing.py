@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provgraph import gitio
-from provgraph.errors import ProvError
+from provgraph.errors import StoreUnavailable
 from provgraph.fileview.why.rewriting import OUTPUT_TABLE, Rewritten
 from provgraph.fileview.why.running import drop_numbered, file_stat, lineage_sql
 
@@ -176,8 +176,8 @@ def attach(con, path: str, schema: str, read_only: bool = False,
             return
         except duckdb.Error as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise ProvError(f"cannot open the index {path}: {str(exc).splitlines()[0]}"
-                                ) from None
+                raise StoreUnavailable(f"cannot open the index {path}: "
+                                       f"{str(exc).splitlines()[0]}") from None
             time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 0.2)
 
