@@ -104,19 +104,17 @@ def node_path(repo: Repository, reference: str) -> str | None:
     """The repository path a NODE typed in the current folder names (`PATH`, `PATH@vN`,
     `PATH@*`), for queries.nodes.find; None when it names no place in the repository: an id,
     a RUN's shorthand (`#14`, `latest`; `./latest` is the file), a path outside it."""
+    from provgraph.queries.nodes import split_version
     from provgraph.queries.runs import is_run_shorthand
 
     if reference.startswith(("act-", "ent-", "agt-")) or is_run_shorthand(reference):
         return None
     every = reference.endswith("@*")
-    base = reference[:-2] if every else reference
-    path, at, version = base.rpartition("@v")
-    if not (at and version.isdigit()):
-        path, version = base, ""
+    path, version = split_version(reference[:-2] if every else reference)
     rel = repo.relpath(path, os.getcwd())
     if rel is None:
         return None
-    return rel + (f"@v{version}" if version else "") + ("@*" if every else "")
+    return rel + (f"@v{version}" if version is not None else "") + ("@*" if every else "")
 
 
 def find_node(repo: Repository, store: Any, reference: str) -> Any:

@@ -13,22 +13,21 @@ def _output(repo, reference: str) -> tuple[str, str | None]:
     """`results.csv` (its current content) or `results.csv@v2` (that version's digest)."""
     import os
 
-    from provgraph.errors import ProvError
+    from provgraph.errors import BadInput, NotFound
+    from provgraph.queries.nodes import split_version
 
-    path, at, version = reference.rpartition("@v")
-    if not (at and version.isdigit()):
-        path, version = reference, ""
+    path, version = split_version(reference)
     rel = repo.relpath(path, os.getcwd())
     if rel is None:
-        raise ProvError(f"{path} is outside the repository {repo.root}")
-    if not version:
+        raise BadInput(f"{path} is outside the repository {repo.root}")
+    if version is None:
         return rel, None
     from provgraph.journal.indexer import open_index
 
     with open_index(repo) as store:
-        entity = store.entity(rel, int(version))
+        entity = store.entity(rel, version)
     if entity is None:
-        raise ProvError(f"no version {version} of {rel} is recorded")
+        raise NotFound(f"no version {version} of {rel} is recorded")
     return rel, entity.properties["digest"]
 
 

@@ -149,6 +149,25 @@ def _hasher(algorithm: str):
         return getattr(hashlib, algorithm)
 
 
+def hash_file(path: str | os.PathLike, algorithm: str = "sha1",
+              sha256: bool = False) -> tuple[str, str | None]:
+    """The git blob id of a file's content (as `git hash-object --no-filters`), and its
+    `sha256:` digest when asked, from one read: a view's output is named both ways.
+
+    hashlib's (OpenSSL) hashes, not `_hasher`'s: files can be large, and only callers hashing
+    whole files, never the capture path's small objects, pay for loading it."""
+    import hashlib
+
+    blob = hashlib.new(algorithm, f"blob {os.path.getsize(path)}\0".encode())
+    other = hashlib.sha256() if sha256 else None
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            blob.update(chunk)
+            if other is not None:
+                other.update(chunk)
+    return blob.hexdigest(), ("sha256:" + other.hexdigest() if other is not None else None)
+
+
 class ObjectStore:
     """Writes loose objects straight into `.git/objects`, as git itself would.
 

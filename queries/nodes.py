@@ -16,6 +16,14 @@ ID_PREFIXES = ("act-", "ent-", "agt-")
 _VERSIONED = re.compile(r"^(?P<path>.+)@v(?P<version>\d+)$")
 
 
+def split_version(reference: str) -> tuple[str, int | None]:
+    """`PATH@vN` as (PATH, N); anything else as (itself, None). The one reading of the
+    version suffix, shared by every command that takes a file's version (`prov show`,
+    `prov fileview why`...), so they all agree on what `a@vb@v2` or `x@v` name."""
+    match = _VERSIONED.match(reference)
+    return (match["path"], int(match["version"])) if match else (reference, None)
+
+
 def find(store: Store, reference: str, path: str | None = None) -> Node:
     """The node a reference names, or a one-line error naming the reference.
 
@@ -32,8 +40,7 @@ def find(store: Store, reference: str, path: str | None = None) -> Node:
     if is_run_reference(reference) and store.named(reference.strip(), ACTIVITY):
         return find_run(store, reference)
     typed = (path if path is not None else reference).removeprefix("./")
-    match = _VERSIONED.match(typed)
-    name, version = (match["path"], int(match["version"])) if match else (typed, None)
+    name, version = split_version(typed)
     node = store.entity(name, version)
     if node is None:
         node = store.node(reference)  # an id kept from an imported document (`ex:model`)

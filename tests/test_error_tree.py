@@ -21,7 +21,7 @@ INTERNAL = {
     "provgraph.journal.indexer.NeedsRebuild",  # caught by the indexer: rebuild from the journal
     "provgraph.state.Damaged",  # a derived file is made again by whoever catches it
     "provgraph.stores.adjacency.SearchDamaged",  # the same, for the search index
-    "provgraph.fileview.why._Refuse",  # why-provenance declines a query, the view still runs
+    "provgraph.fileview.why.rewriting.Refuse",  # why-provenance declines a query; the view runs
 }
 #: Built-in (and SQLite's) exceptions some modules raise on purpose, each caught by its caller.
 BUILTIN_ALLOWED = {

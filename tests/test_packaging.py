@@ -25,7 +25,8 @@ def test_a_wheel_installs_one_package_and_runs(tmp_path, repo):
     tops = {name.split("/")[0] for name in names if not name.startswith("provgraph-")}
     assert tops == {"provgraph"}  # no top-level cli/, queries/, ingestors/
     for module in ("provgraph/cli/__init__.py", "provgraph/ingestors/posix.py",
-                   "provgraph/queries/lineage.py", "provgraph/stores/embedded.py"):
+                   "provgraph/queries/lineage.py", "provgraph/stores/embedded.py",
+                   "provgraph/fileview/why/explaining.py"):
         assert module in names
 
     venv = tmp_path / "venv"

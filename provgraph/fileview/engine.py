@@ -164,7 +164,7 @@ def write(con, sql: str, tmp: str, fmt: str, sources: dict[str, Source],
         rows = con.execute(f"COPY ({sql}) TO '{_quote(tmp)}' ({copy_options(fmt, compression)})"
                            ).fetchone()[0]
     except BaseException as exc:
-        _unlink(tmp)
+        discard(tmp)
         if isinstance(exc, Exception):
             raise translate(exc, list(sources.values())) from None
         raise
@@ -197,13 +197,14 @@ def cat(con, sql: str, fmt: str, sources: dict[str, Source], tmp: str) -> None:
             shutil.copyfileobj(handle, sys.stdout.buffer, 1 << 20)
         sys.stdout.flush()
     finally:
-        _unlink(tmp)
+        discard(tmp)
 
 
 def _quote(value: str) -> str:
     return value.replace("'", "''")
 
 
-def _unlink(path: str) -> None:
+def discard(path: str) -> None:
+    """Remove a temporary file that may already be gone (moved into place, or never made)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)

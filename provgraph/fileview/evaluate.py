@@ -8,7 +8,6 @@ the result into a file and `cat()` to standard output.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -160,7 +159,7 @@ class Evaluation:
                 with open(tmp, "wb") as out:
                     script.run(self.prepared, self.cwd, self.repo.root, out)
             except BaseException:
-                _unlink(tmp)
+                engine.discard(tmp)
                 raise
             return None
         assert self.compiled is not None
@@ -231,8 +230,3 @@ class Evaluation:
             self.con = None
         engine.remove_scratch(self.scratch)
         self.scratch = None
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)

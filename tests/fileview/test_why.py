@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from provgraph.errors import ProvError
+from provgraph.errors import BadInput, NotFound, ProvError
 from provgraph.fileview import why
 from provgraph.repo import Repository
 
@@ -85,7 +85,7 @@ def grouping(request, monkeypatch: pytest.MonkeyPatch) -> str:
     (in memory), and joining the rows back to the output by group key (spills to disk; taken
     when the lists might not fit in DuckDB's memory limit)."""
     if request.param == "keys":
-        monkeypatch.setattr(why, "_lists_too_big", lambda *_: True)
+        monkeypatch.setattr(why.running, "_lists_too_big", lambda *_: True)
     return request.param
 
 
@@ -420,15 +420,15 @@ def test_changed_input_values_come_from_the_version_the_view_read(repo: Reposito
 
 def test_errors_are_one_clear_line(repo: Repository):
     write_csv(repo, "t.csv", ["a"], [(1,), (2,)])
-    with pytest.raises(ProvError, match=r"results\.csv does not exist"):
+    with pytest.raises(NotFound, match=r"results\.csv does not exist"):
         why.explain(repo, "results.csv", 1)
-    with pytest.raises(ProvError, match=r"no record-level provenance for t\.csv: no file view"):
+    with pytest.raises(NotFound, match=r"no record-level provenance for t\.csv: no file view"):
         why.explain(repo, "t.csv", 1)
     materialize(repo, "select a from t", {"t": ("t.csv", True)})
-    with pytest.raises(ProvError, match="has 2 rows: --row must be between 1 and 2"):
+    with pytest.raises(BadInput, match="has 2 rows: --row must be between 1 and 2"):
         why.explain(repo, "results.csv", 3)
     Path(repo.root, "results.csv").write_text("a\n5\n")  # not what the view wrote
-    with pytest.raises(ProvError, match="no record-level provenance for results"):
+    with pytest.raises(NotFound, match="no record-level provenance for results"):
         why.explain(repo, "results.csv", 1)
 
 
@@ -595,3 +595,58 @@ def test_the_inputs_versions_are_the_ones_the_graph_names(repo_factory):
                                "--json").stdout)
 
     check_paper_rows(r, test, pred, explain)
+
+
+def test_why_reads_path_at_version_as_prov_show_does(repo_factory):
+    """`prov fileview why PATH@vN` names an older version of the view's file, from any folder,
+    with the same reading of `@vN` as `prov show` (queries.nodes.split_version)."""
+    from provgraph.queries.nodes import split_version
+
+    assert split_version("a@vb@v2") == ("a@vb", 2)
+    assert split_version("results.csv@v") == ("results.csv@v", None)
+    assert split_version("@v3") == ("@v3", None)
+    r = repo_factory()
+    root = Repository.discover(r.root)
+    write_csv(root, "t.csv", ["a"], [(1,), (2,), (3,)])
+    os.makedirs(os.path.join(r.root, "sub"))
+    r.commit_all("data")
+    r.ok("fileview", "-c", "-n=results.csv", "-q=select a from {t.csv} where a > 1")
+    write_csv(root, "t.csv", ["a"], [(5,), (1,), (7,)])
+    r.ok("sh", "-c", "true")  # the edit of t.csv is recorded; the view is stale
+    r.ok("fileview", "refresh", "results.csv")
+    sub = Path(r.root) / "sub"
+
+    def rows(reference: str) -> list[int]:
+        found = json.loads(r.ok("fileview", "why", reference, "--row", "1", "--json",
+                                cwd=sub).stdout)
+        return [s["row"] for s in found["sources"]]
+
+    assert rows("../results.csv@v1") == [2]  # a = 2, the second row of t.csv then
+    assert rows("../results.csv@v2") == [1]  # a = 5, its first row now
+    assert rows("../results.csv") == [1]
+    shown = r.ok("show", "../results.csv@v1", "--json", cwd=sub).stdout
+    assert "results.csv@v1" in shown
+    missing = r.prov("fileview", "why", "../results.csv@v9", "--row", "1", cwd=sub)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines() == ["prov: no version 9 of results.csv is recorded"]
+
+
+def test_view_files_are_named_by_gits_own_blob_ids(repo: Repository):
+    """why-provenance names a version by gitio.hash_file, which must agree with git (the
+    graph's digests come from git) and with sha256 (large files are named by it)."""
+    import hashlib
+
+    from provgraph import gitio
+
+    data = os.urandom(3 << 20) + b"tail\n"  # several read chunks
+    path = os.path.join(repo.root, "big.bin")
+    with open(path, "wb") as handle:
+        handle.write(data)
+    git = subprocess.run(["git", "hash-object", "--no-filters", path], cwd=repo.root,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert gitio.hash_file(path, repo.object_format) == (git, None)
+    assert gitio.hash_file(path, repo.object_format, sha256=True) == (
+        git, "sha256:" + hashlib.sha256(data).hexdigest())
+    assert why.digest_of(path, git, repo.object_format) == git
+    assert why.digest_of(path, "sha256:0", repo.object_format) == \
+        "sha256:" + hashlib.sha256(data).hexdigest()
