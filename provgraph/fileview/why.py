@@ -55,6 +55,7 @@ import sqlglot
 from sqlglot import exp
 
 from provgraph.errors import ProvError
+from provgraph.fileview.tables import sql_literal
 
 RID = "__prov_rid_{}"  # an input's row number, carried through the query
 LINEAGE = "__prov_lineage_{}"  # per group: the distinct row numbers of input i
@@ -430,8 +431,8 @@ def prepare(con, plan: Rewritten, scans: dict[str, str] | None = None, root: str
         return plan.original
     stored = [d[0] for d in con.execute(f"SELECT * FROM {OUTPUT_TABLE} LIMIT 0").description]
     plan.columns, plan.output_columns = names, stored
-    columns = ", ".join(f"{_quote(s)} AS {_quote(n)}" for s, n in zip(stored, names,
-                                                                        strict=False))
+    columns = ", ".join(f"{_sql_identifier(s)} AS {_sql_identifier(n)}"
+                        for s, n in zip(stored, names, strict=False))
     return f"SELECT {columns} FROM {OUTPUT_TABLE}"
 
 
@@ -451,9 +452,9 @@ def _number_inputs(con, plan: Rewritten) -> None:
     for inp in plan.inputs:
         table = _numbered(inp.relation, plan.inputs)
         if table not in done:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {_quote(table)} AS "
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_sql_identifier(table)} AS "
                         f"SELECT {_copied(con, inp.relation, plan.names)} "
-                        f"FROM {_quote(inp.relation)}")
+                        f"FROM {_sql_identifier(inp.relation)}")
             done.add(table)
 
 
@@ -462,16 +463,16 @@ def _copied(con, relation: str, names: frozenset[str] | None) -> str:
     of two of its columns would cost time and memory for nothing."""
     if names is None:
         return "*"
-    described = con.execute(f"DESCRIBE SELECT * FROM {_quote(relation)}").fetchall()
+    described = con.execute(f"DESCRIBE SELECT * FROM {_sql_identifier(relation)}").fetchall()
     columns = [row[0] for row in described if row[0].lower() in names]
     if len(columns) == len(described):
         return "*"
-    return ", ".join(map(_quote, columns)) or f'true AS "{PREFIX}row"'
+    return ", ".join(map(_sql_identifier, columns)) or f'true AS "{PREFIX}row"'
 
 
 def _drop_numbered(con, plan: Rewritten) -> None:
     for table in {_numbered(inp.relation, plan.inputs) for inp in plan.inputs}:
-        con.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
+        con.execute(f"DROP TABLE IF EXISTS {_sql_identifier(table)}")
 
 
 def _lists_too_big(con, plan: Rewritten, root: str | None) -> bool:
@@ -505,7 +506,7 @@ def _prepare_keyed(con, plan: Rewritten) -> None:
     key (`lineage_sql`): a second pass over the inputs, but every step of it can spill."""
     columns: set[str] = set()
     for inp in plan.inputs:
-        rows = con.execute(f"DESCRIBE SELECT * FROM {_quote(inp.relation)}").fetchall()
+        rows = con.execute(f"DESCRIBE SELECT * FROM {_sql_identifier(inp.relation)}").fetchall()
         columns |= {r[0].lower() for r in rows}
     output, base = _keyed(plan, columns)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {OUTPUT_TABLE} AS {output}")
@@ -590,7 +591,9 @@ def _hash_in_background(root: str, paths: list[str]):
     return future
 
 
-def _quote(name: str) -> str:
+def _sql_identifier(name: str) -> str:
+    """`name` as a quoted SQL identifier: relation and column names come from the user's
+    files, and a quoted one is never read as a keyword."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -616,8 +619,9 @@ def lineage_sql(plan: Rewritten) -> str:
     k = len(plan.inputs)
     if plan.keyed is not None:
         keys = [c for c in plan.output_columns if c.startswith(KEY.format(""))]
-        on = " AND ".join(f"o.{_quote(c)} IS NOT DISTINCT FROM b.{_quote(c)}" for c in keys)
-        fields = ", ".join(f'b.{_quote(RID.format(i))} AS "{i}"' for i in range(k))
+        on = " AND ".join(f"o.{_sql_identifier(c)} IS NOT DISTINCT FROM b.{_sql_identifier(c)}"
+                          for c in keys)
+        fields = ", ".join(f'b.{_sql_identifier(RID.format(i))} AS "{i}"' for i in range(k))
         join = f"JOIN ({plan.keyed}) AS b ON {on}" if keys else f"CROSS JOIN ({plan.keyed}) AS b"
         combos = f"SELECT o.rowid + 1 AS output_row, {fields} FROM {OUTPUT_TABLE} AS o {join}"
         names = ", ".join(f'"{i}"' for i in range(k))
@@ -627,9 +631,9 @@ def lineage_sql(plan: Rewritten) -> str:
     parts = []
     for i in range(k):
         if plan.shape == "aggregate":
-            rows = f"unnest({_quote(LINEAGE.format(i))})"
+            rows = f"unnest({_sql_identifier(LINEAGE.format(i))})"
         else:
-            rows = _quote(RID.format(i))
+            rows = _sql_identifier(RID.format(i))
         parts.append(f"SELECT rowid + 1 AS output_row, CAST({i} AS SMALLINT) AS input, "
                      f"{rows} AS source_row FROM {OUTPUT_TABLE}")
     return (f"SELECT output_row, input, source_row FROM ({' UNION ALL '.join(parts)}) "
@@ -801,8 +805,8 @@ def record(con, plan: Rewritten, repo, output: str, *, written: str | None = Non
         import duckdb
 
         handoff = os.path.join(scratch, f"lineage-{os.urandom(4).hex()}.parquet")
-        con.execute(f"COPY ({pairs_sql}) TO '{_literal(handoff)}' (FORMAT parquet)")
-        pairs_sql = f"SELECT * FROM read_parquet('{_literal(handoff)}')"
+        con.execute(f"COPY ({pairs_sql}) TO {sql_literal(handoff)} (FORMAT parquet)")
+        pairs_sql = f"SELECT * FROM read_parquet({sql_literal(handoff)})"
         if index_con is None:
             index_con = own = duckdb.connect()
     try:
@@ -871,7 +875,7 @@ def _attach(con, path: str, schema: str, read_only: bool = False,
     mode = " (READ_ONLY)" if read_only else ""
     while True:
         try:
-            con.execute(f"ATTACH '{_literal(path)}' AS {schema}{mode}")
+            con.execute(f"ATTACH {sql_literal(path)} AS {schema}{mode}")
             return
         except duckdb.Error as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -881,10 +885,6 @@ def _attach(con, path: str, schema: str, read_only: bool = False,
             delay = min(delay * 2, 0.2)
 
 
-def _literal(text: str) -> str:
-    return text.replace("'", "''")
-
-
 def default_scan(path: str, header: bool | None = True) -> str:
     """How a file is read back by default, by its extension (`header`: for CSV/TSV, None to
     let DuckDB's sniffer decide)."""
@@ -892,10 +892,10 @@ def default_scan(path: str, header: bool | None = True) -> str:
     for suffix in (".gz", ".gzip", ".zst", ".zstd"):
         name = name.removesuffix(suffix)
     if name.endswith((".parquet", ".pq")):
-        return f"SELECT * FROM read_parquet('{_literal(path)}')"
+        return f"SELECT * FROM read_parquet({sql_literal(path)})"
     if name.endswith((".jsonl", ".ndjson", ".json")):
-        return f"SELECT * FROM read_json('{_literal(path)}', format = 'auto')"
-    options = [f"'{_literal(path)}'"]
+        return f"SELECT * FROM read_json({sql_literal(path)}, format = 'auto')"
+    options = [sql_literal(path)]
     if name.endswith((".tsv", ".tab")):
         options.append("delim = '\t'")
     if header is not None:
@@ -1083,7 +1083,7 @@ def _retarget(scan: str, path: str, full: str, source: str) -> str:
     """The scan SQL reading `source` instead of the file it named (by absolute or repository
     path, as a string literal)."""
     for name in dict.fromkeys((full, os.path.realpath(full), path)):
-        scan = scan.replace(f"'{_literal(name)}'", f"'{_literal(source)}'")
+        scan = scan.replace(sql_literal(name), sql_literal(source))
     return scan
 
 
