@@ -1,10 +1,13 @@
 """Where ingestors come from: provgraph itself, the project's `.prov.toml`, installed packages.
 
-The registry is consulted on every `prov CMD`, so it must not import what it does not run:
-built-in ingestors are described by a name, a pattern and a module, and imported only when
-their pattern matches; installed packages' entry points (group `provgraph.ingestors`) are
-listed once and cached (scanning installed distributions costs tens of milliseconds), the
-cache being renewed whenever a folder of `sys.path` changes.
+The registry is consulted on every `prov CMD`, so it must not import what it does not run.
+An ingestor's pattern and streams are written once, in its class; to know them without
+importing every ingestor module on every command, the registry reads them from the classes
+once and keeps them in `entry-points.json` (under `.git/prov/`), with the patterns of the
+installed packages' entry points (group `provgraph.ingestors`; scanning installed
+distributions costs tens of milliseconds). That cache is renewed whenever a folder of
+`sys.path` or a built-in ingestor's source file changes, so a module is imported only when
+its pattern matches.
 """
 
 from __future__ import annotations
@@ -27,14 +30,13 @@ if TYPE_CHECKING:
 
 GROUP = "provgraph.ingestors"
 
-#: Built-in ingestors, in the order they run: (module, class, pattern, streams). The patterns
-#: are repeated here (tests check they agree) so that a command matching none imports none.
-BUILTINS: list[tuple[str, str, str, tuple[str, ...]]] = [
-    ("provgraph.ingestors.posix", "PosixIngestor", r".*", ()),
-    ("provgraph.ingestors.python", "PythonIngestor", r"(^|[\s/])python[0-9.]*\s", ()),
-    ("provgraph.ingestors.caffe.ingestor", "CaffeIngestor",
-     r"(^|[\s/])caffe(\.bin)?\s+(train|test|time)\b", ("stderr",)),
-    ("provgraph.ingestors.git", "GitIngestor", r"(^|[\s/])git\s+(.*\s)?commit\b", ()),
+#: Built-in ingestors, in the order they run: (module, class). Name, pattern and streams are
+#: the class's own (read through the cache of `_installed`).
+BUILTINS: list[tuple[str, str]] = [
+    ("provgraph.ingestors.posix", "PosixIngestor"),
+    ("provgraph.ingestors.python", "PythonIngestor"),
+    ("provgraph.ingestors.caffe.ingestor", "CaffeIngestor"),
+    ("provgraph.ingestors.git", "GitIngestor"),
 ]
 
 
@@ -66,11 +68,12 @@ class Entry:
 def entries(config: Config | None, cache_dir: str | None = None) -> list[Entry]:
     """Every ingestor this repository knows, built-ins first, then the project's, then plugins
     (the project's untrusted ones included, marked `trusted=False`)."""
-    found = [_builtin(*builtin) for builtin in BUILTINS]
+    installed = _installed(cache_dir)
+    found = [_builtin(item) for item in installed["builtins"]]
     if config is not None:
         found += _from_config(config)
         found += _metrics(config)
-    found += _entry_points(cache_dir)
+    found += _entry_points(installed["plugins"])
     return found
 
 
@@ -92,13 +95,12 @@ def matching(command: str, config: Config | None, cache_dir: str | None = None
     return loaded
 
 
-def _builtin(module: str, cls: str, pattern: str, streams: tuple[str, ...]) -> Entry:
-    name = cls.removesuffix("Ingestor").lower()
-
+def _builtin(item: dict[str, Any]) -> Entry:
     def load() -> Ingestor:
-        return getattr(importlib.import_module(module), cls)()
+        return getattr(importlib.import_module(item["module"]), item["class"])()
 
-    return Entry(name, pattern, "built-in", load, streams)
+    return Entry(item["name"], re.compile(item["pattern"], item["flags"]), "built-in", load,
+                 tuple(item["streams"]))
 
 
 def _from_config(config: Config) -> list[Entry]:
@@ -190,10 +192,10 @@ def _metrics_loader(table: dict[str, Any], config: Config, pattern: Any, outside
     return load
 
 
-def _entry_points(cache_dir: str | None) -> list[Entry]:
+def _entry_points(plugins: list[dict[str, Any]]) -> list[Entry]:
     return [Entry(item["name"], item["pattern"], f"package {item['dist']}",
                   lambda item=item: _load_plugin(item), tuple(item.get("streams", ())))
-            for item in _listed_plugins(cache_dir)]
+            for item in plugins]
 
 
 def _load_plugin(item: dict[str, Any]) -> Ingestor:
@@ -216,23 +218,66 @@ def _path_signature() -> list[list]:
     return signature
 
 
-def _listed_plugins(cache_dir: str | None) -> list[dict[str, Any]]:
-    """Installed ingestor plugins with their patterns, from the cache when nothing changed."""
-    signature = _path_signature()
+def _builtin_files() -> list[list]:
+    """The source files of the built-in ingestors, as the cache's signature notes them: an
+    edited class (an editable install, an upgrade) is read again."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    signature = []
+    for module, _ in BUILTINS:
+        path = os.path.join(here, *module.split(".")[2:]) + ".py"
+        try:
+            stat = os.stat(path)
+        except OSError:
+            continue
+        signature.append([path, stat.st_mtime_ns, stat.st_size])
+    return signature
+
+
+def _installed(cache_dir: str | None) -> dict[str, list[dict[str, Any]]]:
+    """The built-in ingestors and the installed plugins with their patterns, read from their
+    classes, or from the cache when nothing changed."""
+    signature = _path_signature() + _builtin_files()
     cache = os.path.join(cache_dir, "entry-points.json") if cache_dir else None
     if cache:
         stored = read_json(cache)  # derived: damaged, it is made again
         if (isinstance(stored, dict) and stored.get("signature") == signature
+                and _sound_builtins(stored.get("builtins"))
                 and _sound_plugins(stored.get("plugins"))):
-            return stored["plugins"]
-    plugins = _scan_plugins()
+            return {"builtins": stored["builtins"], "plugins": stored["plugins"]}
+    installed = {"builtins": _scan_builtins(), "plugins": _scan_plugins()}
     if cache:
         from provgraph.gitio import write_file_atomic
 
         with contextlib.suppress(OSError):
-            write_file_atomic(cache, json.dumps({"signature": signature, "plugins": plugins})
+            write_file_atomic(cache, json.dumps({"signature": signature, **installed})
                               .encode(), durable=False)
-    return plugins
+    return installed
+
+
+def _scan_builtins() -> list[dict[str, Any]]:
+    """Name, pattern and streams of each built-in ingestor, from its class."""
+    found = []
+    for module, cls in BUILTINS:
+        try:
+            ingestor = getattr(importlib.import_module(module), cls)
+        except Exception as exc:  # a broken install costs that ingestor, not the capture
+            warn(f"cannot load ingestor {cls} (built-in): {exc}")
+            continue
+        found.append({"module": module, "class": cls, "name": ingestor.name,
+                      "pattern": ingestor.pattern.pattern, "flags": ingestor.pattern.flags,
+                      "streams": list(ingestor.streams)})
+    return found
+
+
+def _sound_builtins(builtins: Any) -> bool:
+    """Whether the cached built-ins are this version's, in `_scan_builtins`' shape."""
+    if not list_of(builtins, dict):
+        return False
+    if [(b.get("module"), b.get("class")) for b in builtins] != list(BUILTINS):
+        return False
+    return all(isinstance(b.get("name"), str) and isinstance(b.get("pattern"), str)
+               and type(b.get("flags")) is int and list_of(b.get("streams"), str)
+               and _compiles(b["pattern"], b["flags"]) for b in builtins)
 
 
 def _sound_plugins(plugins: Any) -> bool:
@@ -242,10 +287,10 @@ def _sound_plugins(plugins: Any) -> bool:
         and list_of(p.get("streams", []), str) and _compiles(p["pattern"]) for p in plugins)
 
 
-def _compiles(pattern: str) -> bool:
+def _compiles(pattern: str, flags: int = 0) -> bool:
     try:
-        re.compile(pattern)
-    except re.error:
+        re.compile(pattern, flags)
+    except (re.error, ValueError):  # ValueError: flags that do not go with a text pattern
         return False
     return True
 

@@ -33,21 +33,22 @@ _DOT_STYLE = {
 _DOT_ENTITY = 'shape=ellipse, style=filled, fillcolor="#fffc87"'
 
 
-def _quoted(text: str) -> str:
+def _dot_string(text: str) -> str:
     # DOT's strings take JSON's escapes; names come from the record: control characters are
     # shown as escapes (provgraph.text), so the drawing printed on a terminal cannot drive it
     return json.dumps(printable(text, multiline=True), ensure_ascii=False)
 
 
 def to_dot(vertices: Iterable[Vertex], arcs: Iterable[Arc], name: str = "provenance") -> str:
-    lines = [f"digraph {_quoted(name)} {{", "  rankdir=BT;",
+    lines = [f"digraph {_dot_string(name)} {{", "  rankdir=BT;",
              '  node [fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=9];']
     for v in vertices:
         style = _DOT_STYLE.get(v.kind, _DOT_ENTITY)
-        lines.append(f"  {_quoted(v.id)} [label={_quoted(v.label)}, {style}];")
+        lines.append(f"  {_dot_string(v.id)} [label={_dot_string(v.label)}, {style}];")
     for a in arcs:
-        lines.append(f"  {_quoted(a.source)} -> {_quoted(a.target)} [label={_quoted(a.label)}];")
+        lines.append(f"  {_dot_string(a.source)} -> {_dot_string(a.target)} "
+                     f"[label={_dot_string(a.label)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

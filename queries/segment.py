@@ -64,7 +64,8 @@ class Predicate:
 
     def matches_value(self, value: Any) -> bool:
         values = value if isinstance(value, list) else [value]
-        return any(v is not None and fnmatch.fnmatchcase(_text(v), self.pattern) for v in values)
+        return any(v is not None and fnmatch.fnmatchcase(property_text(v), self.pattern)
+                   for v in values)
 
     def matches(self, node: Node) -> bool:
         if self.key == "label":
@@ -83,7 +84,9 @@ class Predicate:
         return f"{self.key}={self.pattern}"
 
 
-def _text(value: Any) -> str:
+def property_text(value: Any) -> str:
+    """A property value as a person types it in a pattern or reads it in a label: booleans as
+    JSON spells them (`true`, the way `prov log --json` shows them), not Python's `True`."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

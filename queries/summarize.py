@@ -81,6 +81,7 @@ from provgraph.model import (
     WAS_GENERATED_BY,
     Node,
 )
+from provgraph.queries.segment import property_text
 
 #: Edge types a derivation path follows (in PROV's direction: effect -> cause).
 DERIVATION = frozenset({USED, WAS_GENERATED_BY, WAS_DERIVED_FROM})
@@ -124,7 +125,7 @@ class Abstraction:
             if value is None or value == "" or value == []:
                 continue
             items = value if isinstance(value, list) else [value]
-            values.append(" ".join(_text(v) for v in items))
+            values.append(" ".join(property_text(v) for v in items))
         return " ".join(values) or node.label
 
     def check(self, segments: Iterable[Any]) -> None:
@@ -143,12 +144,6 @@ class Abstraction:
 
     def describe(self) -> dict[str, str]:
         return {kind.lower(): ",".join(self.key(kind)) for kind in LABELS}
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 # -- the summary -------------------------------------------------------------------------------

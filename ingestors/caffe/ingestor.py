@@ -49,7 +49,6 @@ class CaffeIngestor(Ingestor):
     """`caffe train|test|time`: solver hyper-parameters before, the training log after."""
 
     name = "caffe"
-    # The registry (ingestors/registry.py) repeats this pattern; a test checks they agree.
     pattern = re.compile(r"(^|[\s/])caffe(\.bin)?\s+(train|test|time)\b")
     streams = ("stderr",)
     timeout = 60.0  # reading a log of hundreds of megabytes takes seconds

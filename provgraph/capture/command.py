@@ -1,7 +1,7 @@
 """`prov CMD`: snapshot, run, snapshot, let the ingestors speak, write the journal.
 
 This is the hot path. It imports only the standard library and provgraph's own small modules:
-no DuckDB, networkx or Neo4j driver (the indexes catch up from the journal when read).
+no DuckDB, Neo4j driver, click or rich (the indexes catch up from the journal when read).
 
 A command given as one string with shell syntax (`prov 'a && b; c'`) runs under the user's
 shell, split at `;`, `&&` and `||` into separate activities, each with its own snapshots; `cd`

@@ -7,8 +7,10 @@ holds something that cannot be split into independent simple commands (loops,
 conditionals, groups, subshells, here-documents, background jobs) the caller gets the
 whole string back as one unit, to run and record as it is.
 
-Standard library only and no regular expressions: this module sits on the hot path of
-every `prov` call.
+Standard library only: this module sits on the hot path of every `prov` call. It reads the
+text with a character scanner (`_Scanner`), not regular expressions: whether a `;` ends a
+command depends on the quotes, backquotes, `$(...)` and `${...}` around it, a nesting a
+scanner follows by keeping state (the standard library's shlex knows no `$(...)` either).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import sys
 
 from provgraph.errors import BadInput, ProvError
 from provgraph.fileview.messages import translate
-from provgraph.fileview.tables import Source, split_compression
+from provgraph.fileview.tables import Source, split_compression, sql_literal
 from provgraph.repo import Repository
 
 DEFAULT_MEMORY = "25%"
@@ -161,7 +161,7 @@ def write(con, sql: str, tmp: str, fmt: str, sources: dict[str, Source],
           compression: str | None = None) -> int:
     """Run `sql` into the file `tmp` (complete, or removed); return the rows written."""
     try:
-        rows = con.execute(f"COPY ({sql}) TO '{_quote(tmp)}' ({copy_options(fmt, compression)})"
+        rows = con.execute(f"COPY ({sql}) TO {sql_literal(tmp)} ({copy_options(fmt, compression)})"
                            ).fetchone()[0]
     except BaseException as exc:
         discard(tmp)
@@ -198,10 +198,6 @@ def cat(con, sql: str, fmt: str, sources: dict[str, Source], tmp: str) -> None:
         sys.stdout.flush()
     finally:
         discard(tmp)
-
-
-def _quote(value: str) -> str:
-    return value.replace("'", "''")
 
 
 def discard(path: str) -> None:

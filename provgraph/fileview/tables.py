@@ -101,7 +101,9 @@ def parse_placeholder(text: str) -> tuple[str, tuple[str, ...]]:
     return text, ()
 
 
-def _literal(value: str) -> str:
+def sql_literal(value: str) -> str:
+    """`value` as an SQL string literal (DuckDB's quoting): for the paths and options that a
+    table function takes as constants, where a parameter cannot stand."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -126,9 +128,9 @@ def resolve(con, ref: TableRef, root: str, default_header: bool | None = None) -
     fmt = ref.format
     text = "text" in ref.options
     if fmt == "parquet":
-        source = Source(ref, location, f"read_parquet({_literal(location)})")
+        source = Source(ref, location, f"read_parquet({sql_literal(location)})")
     elif fmt == "json":
-        relation = f"read_json({_literal(location)}, format = 'auto')"
+        relation = f"read_json({sql_literal(location)}, format = 'auto')"
         if text:
             relation = f"(SELECT COLUMNS(*)::VARCHAR FROM {relation})"
         source = Source(ref, location, relation)
@@ -161,7 +163,7 @@ def _csv(con, ref: TableRef, location: str, fmt: str, default_header: bool | Non
     if os.path.getsize(location) == 0:
         raise ProvError(f"input {ref.path} is empty: no columns to read")
     delim = "\t" if fmt == "tsv" else None
-    args = f"{_literal(location)}" + (f", delim = {_literal(delim)}" if delim else "")
+    args = f"{sql_literal(location)}" + (f", delim = {sql_literal(delim)}" if delim else "")
     try:
         sniffed = dict(zip([n.strip() for n in _SNIFFED.split(",")], con.execute(
             f"SELECT {_SNIFFED} FROM sniff_csv({args})").fetchone(), strict=True))
@@ -178,17 +180,17 @@ def _csv(con, ref: TableRef, location: str, fmt: str, default_header: bool | Non
         raise translate(exc, [Source(ref, location, "")]) from None
     columns = [(c["name"] if header else f"_c{i}", "VARCHAR" if text else c["type"])
                for i, c in enumerate(sniffed["Columns"])]
-    options = [_literal(location), "auto_detect = false"]
+    options = [sql_literal(location), "auto_detect = false"]
     for option, key in (("delim", "Delimiter"), ("quote", "Quote"), ("escape", "Escape"),
                         ("new_line", "NewLineDelimiter"), ("comment", "Comment")):
         value = sniffed[key]
-        options.append(f"{option} = {_literal('' if value == '(empty)' else value)}")
+        options.append(f"{option} = {sql_literal('' if value == '(empty)' else value)}")
     options.append(f"skip = {int(sniffed['SkipRows'] or 0)}")
     options.append(f"header = {'true' if header else 'false'}")
     for option, key in (("dateformat", "DateFormat"), ("timestampformat", "TimestampFormat")):
         if sniffed[key] and not text:
-            options.append(f"{option} = {_literal(sniffed[key])}")
-    struct = ", ".join(f"{_literal(name)}: {_literal(kind)}" for name, kind in columns)
+            options.append(f"{option} = {sql_literal(sniffed[key])}")
+    struct = ", ".join(f"{sql_literal(name)}: {sql_literal(kind)}" for name, kind in columns)
     options.append(f"columns = {{{struct}}}")
     source = Source(ref, location, f"read_csv({', '.join(options)})", header=header)
     source.columns = columns
@@ -198,7 +200,7 @@ def _csv(con, ref: TableRef, location: str, fmt: str, default_header: bool | Non
 def _text_header(con, location: str, delimiter: str) -> bool:
     """All columns are text: a header's values do not occur again in their column."""
     rows = con.execute(
-        f"SELECT * FROM read_csv({_literal(location)}, delim = {_literal(delimiter)}, "
+        f"SELECT * FROM read_csv({sql_literal(location)}, delim = {sql_literal(delimiter)}, "
         f"header = false, all_varchar = true, ignore_errors = true, null_padding = true) "
         f"LIMIT {SAMPLE_LINES + 1}").fetchall()
     if len(rows) < 2:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from provgraph.ingestors.posix import (
-    SPECS,
     ParsedCommand,
     PosixIngestor,
     candidate_inputs,
     parse_arguments,
 )
+from provgraph.ingestors.posix_specs import SPECS
 
 
 def parsed(command: str) -> ParsedCommand:

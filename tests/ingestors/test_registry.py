@@ -144,13 +144,68 @@ def test_listing_and_matching(repo):
     assert matched[1]["streams"] == ["stderr"]
 
 
-def test_builtin_patterns_agree_with_their_classes():
+def test_builtin_patterns_are_their_classes_own(tmp_path):
     import importlib
 
-    for module, cls, pattern, streams in BUILTINS:
-        ingestor = getattr(importlib.import_module(module), cls)()
-        assert ingestor.pattern.pattern == pattern, cls
-        assert tuple(ingestor.streams) == streams, cls
+    from provgraph.ingestors.registry import entries
+
+    builtins = [e for e in entries(None, str(tmp_path)) if e.source == "built-in"]
+    assert [e.name for e in builtins] == ["posix", "python", "caffe", "git"]
+    for entry, (module, cls) in zip(builtins, BUILTINS, strict=True):
+        ingestor = getattr(importlib.import_module(module), cls)
+        assert entry.pattern == ingestor.pattern, cls
+        assert entry.streams == tuple(ingestor.streams), cls
+
+
+MODULES = ("provgraph.ingestors.posix", "provgraph.ingestors.python",
+           "provgraph.ingestors.caffe.ingestor", "provgraph.ingestors.git")
+
+
+def matched_in_a_fresh_process(command: str, cache_dir) -> dict:
+    """Which ingestors match `command` and which ingestor modules that imported, in a new
+    Python process (as on `prov CMD`)."""
+    import subprocess
+
+    code = ("import json, sys\n"
+            "from provgraph.ingestors.registry import matching\n"
+            "found = matching(sys.argv[1], None, sys.argv[2])\n"
+            "print(json.dumps({'names': [i.name for i in found],\n"
+            "                  'streams': [list(i.streams) for i in found],\n"
+            f"                  'imported': [m for m in {MODULES!r} if m in sys.modules]}}))\n")
+    proc = subprocess.run([sys.executable, "-c", code, command, str(cache_dir)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def test_a_command_imports_only_the_ingestors_it_matches(tmp_path):
+    first = matched_in_a_fresh_process("ls -l", tmp_path)  # reads the classes, once
+    assert first["names"] == ["posix"]
+    assert (tmp_path / "entry-points.json").exists()
+    plain = matched_in_a_fresh_process("ls -l", tmp_path)
+    assert plain == {"names": ["posix"], "streams": [[]],
+                     "imported": ["provgraph.ingestors.posix"]}
+    caffe = matched_in_a_fresh_process("caffe train --solver s.prototxt", tmp_path)
+    assert caffe == {"names": ["posix", "caffe"], "streams": [[], ["stderr"]],
+                     "imported": ["provgraph.ingestors.posix",
+                                  "provgraph.ingestors.caffe.ingestor"]}
+
+
+def test_an_edited_ingestor_class_is_read_again(tmp_path):
+    matched_in_a_fresh_process("true", tmp_path)
+    cache = tmp_path / "entry-points.json"
+    stored = json.loads(cache.read_text())
+    [caffe] = [b for b in stored["builtins"] if b["name"] == "caffe"]
+    caffe["pattern"] = "^zzz"
+    cache.write_text(json.dumps(stored))
+    # the cache is what a command reads...
+    assert matched_in_a_fresh_process("zzz", tmp_path)["names"] == ["posix", "caffe"]
+    # ...until a built-in ingestor's source file is not the one it noted
+    for noted in stored["signature"]:
+        if noted[0].endswith(os.path.join("caffe", "ingestor.py")):
+            noted[1] -= 1
+    cache.write_text(json.dumps(stored))
+    assert matched_in_a_fresh_process("zzz", tmp_path)["names"] == ["posix"]
+    assert matched_in_a_fresh_process("caffe test", tmp_path)["names"] == ["posix", "caffe"]
 
 
 def test_teeing_keeps_a_terminal_a_terminal(repo):

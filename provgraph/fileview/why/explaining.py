@@ -14,9 +14,10 @@ from typing import Any
 
 from provgraph import gitio
 from provgraph.errors import BadInput, NotFound
+from provgraph.fileview.tables import sql_literal
 from provgraph.fileview.why.rewriting import RID, Unsupported, rewrite
 from provgraph.fileview.why.running import keep_insertion_order
-from provgraph.fileview.why.storing import attach, default_scan, digest_of, index_path, literal
+from provgraph.fileview.why.storing import attach, default_scan, digest_of, index_path
 
 
 @dataclass
@@ -196,7 +197,7 @@ def _retarget(scan: str, path: str, full: str, source: str) -> str:
     """The scan SQL reading `source` instead of the file it named (by absolute or repository
     path, as a string literal)."""
     for name in dict.fromkeys((full, os.path.realpath(full), path)):
-        scan = scan.replace(f"'{literal(name)}'", f"'{literal(source)}'")
+        scan = scan.replace(sql_literal(name), sql_literal(source))
     return scan
 
 

@@ -73,7 +73,7 @@ def prepare(con, plan: Rewritten, scans: dict[str, str] | None = None, root: str
         return plan.original
     stored = [d[0] for d in con.execute(f"SELECT * FROM {OUTPUT_TABLE} LIMIT 0").description]
     plan.columns, plan.output_columns = names, stored
-    columns = ", ".join(f"{quote(s)} AS {quote(n)}" for s, n in zip(stored, names,
+    columns = ", ".join(f"{sql_identifier(s)} AS {sql_identifier(n)}" for s, n in zip(stored, names,
                                                                         strict=False))
     return f"SELECT {columns} FROM {OUTPUT_TABLE}"
 
@@ -94,9 +94,9 @@ def _number_inputs(con, plan: Rewritten) -> None:
     for inp in plan.inputs:
         table = numbered_table(inp.relation, plan.inputs)
         if table not in done:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(table)} AS "
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {sql_identifier(table)} AS "
                         f"SELECT {_copied(con, inp.relation, plan.names)} "
-                        f"FROM {quote(inp.relation)}")
+                        f"FROM {sql_identifier(inp.relation)}")
             done.add(table)
 
 
@@ -105,16 +105,16 @@ def _copied(con, relation: str, names: frozenset[str] | None) -> str:
     of two of its columns would cost time and memory for nothing."""
     if names is None:
         return "*"
-    described = con.execute(f"DESCRIBE SELECT * FROM {quote(relation)}").fetchall()
+    described = con.execute(f"DESCRIBE SELECT * FROM {sql_identifier(relation)}").fetchall()
     columns = [row[0] for row in described if row[0].lower() in names]
     if len(columns) == len(described):
         return "*"
-    return ", ".join(map(quote, columns)) or f'true AS "{PREFIX}row"'
+    return ", ".join(map(sql_identifier, columns)) or f'true AS "{PREFIX}row"'
 
 
 def drop_numbered(con, plan: Rewritten) -> None:
     for table in {numbered_table(inp.relation, plan.inputs) for inp in plan.inputs}:
-        con.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+        con.execute(f"DROP TABLE IF EXISTS {sql_identifier(table)}")
 
 
 def _lists_too_big(con, plan: Rewritten, root: str | None) -> bool:
@@ -148,7 +148,7 @@ def _prepare_keyed(con, plan: Rewritten) -> None:
     key (`lineage_sql`): a second pass over the inputs, but every step of it can spill."""
     columns: set[str] = set()
     for inp in plan.inputs:
-        rows = con.execute(f"DESCRIBE SELECT * FROM {quote(inp.relation)}").fetchall()
+        rows = con.execute(f"DESCRIBE SELECT * FROM {sql_identifier(inp.relation)}").fetchall()
         columns |= {r[0].lower() for r in rows}
     output, base = _keyed(plan, columns)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {OUTPUT_TABLE} AS {output}")
@@ -233,7 +233,9 @@ def _hash_in_background(root: str, paths: list[str]):
     return future
 
 
-def quote(name: str) -> str:
+def sql_identifier(name: str) -> str:
+    """`name` as a quoted SQL identifier: relation and column names come from the user's
+    files, and a quoted one is never read as a keyword."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -259,8 +261,9 @@ def lineage_sql(plan: Rewritten) -> str:
     k = len(plan.inputs)
     if plan.keyed is not None:
         keys = [c for c in plan.output_columns if c.startswith(KEY.format(""))]
-        on = " AND ".join(f"o.{quote(c)} IS NOT DISTINCT FROM b.{quote(c)}" for c in keys)
-        fields = ", ".join(f'b.{quote(RID.format(i))} AS "{i}"' for i in range(k))
+        on = " AND ".join(f"o.{sql_identifier(c)} IS NOT DISTINCT FROM b.{sql_identifier(c)}"
+                          for c in keys)
+        fields = ", ".join(f'b.{sql_identifier(RID.format(i))} AS "{i}"' for i in range(k))
         join = f"JOIN ({plan.keyed}) AS b ON {on}" if keys else f"CROSS JOIN ({plan.keyed}) AS b"
         combos = f"SELECT o.rowid + 1 AS output_row, {fields} FROM {OUTPUT_TABLE} AS o {join}"
         names = ", ".join(f'"{i}"' for i in range(k))
@@ -270,9 +273,9 @@ def lineage_sql(plan: Rewritten) -> str:
     parts = []
     for i in range(k):
         if plan.shape == "aggregate":
-            rows = f"unnest({quote(LINEAGE.format(i))})"
+            rows = f"unnest({sql_identifier(LINEAGE.format(i))})"
         else:
-            rows = quote(RID.format(i))
+            rows = sql_identifier(RID.format(i))
         parts.append(f"SELECT rowid + 1 AS output_row, CAST({i} AS SMALLINT) AS input, "
                      f"{rows} AS source_row FROM {OUTPUT_TABLE}")
     return (f"SELECT output_row, input, source_row FROM ({' UNION ALL '.join(parts)}) "

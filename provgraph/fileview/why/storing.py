@@ -16,6 +16,7 @@ from typing import Any
 
 from provgraph import gitio
 from provgraph.errors import StoreUnavailable
+from provgraph.fileview.tables import sql_literal
 from provgraph.fileview.why.rewriting import OUTPUT_TABLE, Rewritten
 from provgraph.fileview.why.running import drop_numbered, file_stat, lineage_sql
 
@@ -102,8 +103,8 @@ def record(con, plan: Rewritten, repo, output: str, *, written: str | None = Non
         import duckdb
 
         handoff = os.path.join(scratch, f"lineage-{os.urandom(4).hex()}.parquet")
-        con.execute(f"COPY ({pairs_sql}) TO '{literal(handoff)}' (FORMAT parquet)")
-        pairs_sql = f"SELECT * FROM read_parquet('{literal(handoff)}')"
+        con.execute(f"COPY ({pairs_sql}) TO {sql_literal(handoff)} (FORMAT parquet)")
+        pairs_sql = f"SELECT * FROM read_parquet({sql_literal(handoff)})"
         if index_con is None:
             index_con = own = duckdb.connect()
     try:
@@ -172,7 +173,7 @@ def attach(con, path: str, schema: str, read_only: bool = False,
     mode = " (READ_ONLY)" if read_only else ""
     while True:
         try:
-            con.execute(f"ATTACH '{literal(path)}' AS {schema}{mode}")
+            con.execute(f"ATTACH {sql_literal(path)} AS {schema}{mode}")
             return
         except duckdb.Error as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -182,9 +183,6 @@ def attach(con, path: str, schema: str, read_only: bool = False,
             delay = min(delay * 2, 0.2)
 
 
-def literal(text: str) -> str:
-    return text.replace("'", "''")
-
 
 def default_scan(path: str, header: bool | None = True) -> str:
     """How a file is read back by default, by its extension (`header`: for CSV/TSV, None to
@@ -193,10 +191,10 @@ def default_scan(path: str, header: bool | None = True) -> str:
     for suffix in (".gz", ".gzip", ".zst", ".zstd"):
         name = name.removesuffix(suffix)
     if name.endswith((".parquet", ".pq")):
-        return f"SELECT * FROM read_parquet('{literal(path)}')"
+        return f"SELECT * FROM read_parquet({sql_literal(path)})"
     if name.endswith((".jsonl", ".ndjson", ".json")):
-        return f"SELECT * FROM read_json('{literal(path)}', format = 'auto')"
-    options = [f"'{literal(path)}'"]
+        return f"SELECT * FROM read_json({sql_literal(path)}, format = 'auto')"
+    options = [f"{sql_literal(path)}"]
     if name.endswith((".tsv", ".tab")):
         options.append("delim = '\t'")
     if header is not None:
