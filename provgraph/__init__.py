@@ -6,7 +6,7 @@ an object whose `to_dict()` is what the command's `--json` prints.
     import provgraph
 
     with provgraph.open_project("my-analysis") as project:
-        project.capture(["python", "train.py", "--lr", "0.1"])     # prov python train.py ...
+        project.capture(["python3", "train.py", "--lr", "0.1"])    # prov python3 train.py ...
         for entry in project.log(limit=5):                          # prov log -n 5
             print(entry.activity.name, [n.name for n in entry.used])
         tree = project.lineage("model.json")                        # prov lineage model.json

@@ -115,3 +115,13 @@ def test_the_readme_python_example_runs(repo, capsys):
     exec(compile(code.replace('"my-analysis"', repr(str(repo.root))), "README.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "python3 train.py #1 ['model.json@v1']" in printed
+
+
+def test_the_package_docstring_example_runs(repo):
+    code = provgraph.__doc__.split("    import provgraph\n", 1)[1].split("\n\n", 1)[0]
+    code = "import provgraph\n" + "\n".join(line[4:] for line in code.splitlines())
+    repo.write("train.py", "import sys\nprint('loss: 0.5')\nopen('model.json', 'w').write('{}')\n")
+    repo.commit_all("train")
+    exec(compile(code.replace('"my-analysis"', repr(str(repo.root))), "provgraph", "exec"), {})
+    with provgraph.open_project(repo.root) as project:
+        assert [e.activity.name for e in project.log()] == ["python3 train.py #1"]
