@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from provgraph.fileview.tables import sql_literal
-from provgraph.fileview.why import _sql_identifier
+from provgraph.fileview.why.running import sql_identifier
 
 AWKWARD = ["plain", "it's", "''", 'say "hi"', "a\\b", "select", "ü; DROP TABLE x; --", ""]
 
@@ -26,8 +26,8 @@ def test_a_literal_reads_back_as_the_same_text(con, text):
 
 @pytest.mark.parametrize("text", [t for t in AWKWARD if t])
 def test_an_identifier_names_exactly_that_column(con, text):
-    con.execute(f"CREATE TABLE {_sql_identifier(text)} AS SELECT 1 AS {_sql_identifier(text)}")
+    con.execute(f"CREATE TABLE {sql_identifier(text)} AS SELECT 1 AS {sql_identifier(text)}")
     [(table,)] = con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-    described = con.execute(f"SELECT * FROM {_sql_identifier(text)}")
+    described = con.execute(f"SELECT * FROM {sql_identifier(text)}")
     assert (table, [d[0] for d in described.description]) == (text, [text])
     assert described.fetchone() == (1,)
