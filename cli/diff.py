@@ -90,13 +90,7 @@ def command(run_a: str, run_b: str, diff_lines: int | None, as_json: bool) -> No
     with opened_index() as (repo, store):
         a, b = find_run(store, run_a), find_run(store, run_b)
 
-        def read_blob(digest: str) -> bytes | None:
-            try:
-                return gitio.run(["cat-file", "blob", digest], repo.root)
-            except gitio.GitError:
-                return None
-
-        result = diff(store, a, b, read_blob)
+        result = diff(store, a, b, gitio.blob_reader(repo.root))
     if as_json:
         json_out(result.to_dict(diff_lines))
         return

@@ -16,7 +16,7 @@ import os
 import subprocess
 import zlib
 from collections import namedtuple
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from provgraph.errors import GitError
 
@@ -418,3 +418,14 @@ def batch_check(cwd: str | os.PathLike, names: list[str]) -> dict[str, tuple[str
         parts = line.split()
         result[name] = None if parts[-1] == "missing" else (parts[0], parts[1], int(parts[2]))
     return result
+
+
+def blob_reader(root: str) -> Callable[[str], bytes | None]:
+    """A reader of blobs by id for `queries.diff` (None for a blob this repository lacks, as
+    after a `prov pull` of another clone's records without its objects)."""
+    def read(digest: str) -> bytes | None:
+        try:
+            return run(["cat-file", "blob", digest], root)
+        except GitError:
+            return None
+    return read

@@ -138,13 +138,7 @@ class Project:
         from provgraph import gitio
         from provgraph.queries.diff import diff
 
-        def read_blob(digest: str) -> bytes | None:
-            try:
-                return gitio.run(["cat-file", "blob", digest], self.root)
-            except gitio.GitError:
-                return None
-
-        return diff(self.store, self.run(run_a), self.run(run_b), read_blob)
+        return diff(self.store, self.run(run_a), self.run(run_b), gitio.blob_reader(self.root))
 
     def export(self, fmt: str = "json") -> str:
         """`prov export`: the graph as W3C PROV (json, provn, ttl, xml)."""
