@@ -119,15 +119,27 @@ def measure(root: Path, runs: int) -> dict[str, float]:
 
 
 def compare(root: Path, runs: int, other: str) -> dict[str, float]:
-    """This prov against another, interleaved (their order alternating), medians."""
+    """This prov against another, interleaved (their order alternating), medians.
+
+    Each works in its own copy of the repository: the caches under `.git/prov/` (the
+    ingestors' entry-points.json is signed by the installation's sys.path) are each
+    installation's own, and one renewing them on every turn would be measured as the other's
+    cost."""
+    mine = root.with_name(root.name + "-this")
+    theirs = root.with_name(root.name + "-other")
+    for copy in (mine, theirs):
+        if not copy.exists():
+            shutil.copytree(root, copy, symlinks=True)
     samples: dict[str, list[float]] = {k: [] for k in ("this true", "other true",
                                                         "this write", "other write")}
-    timed([other, "true"], root)
+    for prov, where in ((PROV, mine), (other, theirs)):  # warm up, as measure() does
+        timed([prov, "true"], where)
+        timed([prov, *write("out.bin")], where)
     for i in range(runs):
-        pairs = [("this", PROV), ("other", other)]
-        for who, prov in (pairs if i % 2 == 0 else pairs[::-1]):
-            samples[f"{who} true"].append(timed([prov, "true"], root))
-            samples[f"{who} write"].append(timed([prov, *write("out.bin")], root))
+        pairs = [("this", PROV, mine), ("other", other, theirs)]
+        for who, prov, where in (pairs if i % 2 == 0 else pairs[::-1]):
+            samples[f"{who} true"].append(timed([prov, "true"], where))
+            samples[f"{who} write"].append(timed([prov, *write("out.bin")], where))
     return {k: statistics.median(v) for k, v in samples.items()}
 
 

@@ -229,13 +229,13 @@ def check_key(key: str, value: str) -> Any:
     if key not in DEFAULTS:
         known = ", ".join(sorted(DEFAULTS))
         raise NotFound(f"unknown setting {key} (known: {known})")
-    takes, parse = _SETTINGS[key]
+    setting = _SETTINGS[key]
     try:
-        return parse(value)
+        return setting.parse(value)
     except (ValueError, re.error) as exc:
         shown_value = shown(key, value) if key in URI_KEYS | SECRET_KEYS else repr(value)
         reason = f" ({exc})" if isinstance(exc, re.error) else ""
-        raise ProvError(f"{key} takes {takes}, not {shown_value}{reason}") from None
+        raise ProvError(f"{key} takes {setting.takes}, not {shown_value}{reason}") from None
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -304,25 +304,6 @@ def _texts(check: Callable[[str], Any]) -> Callable[[str], list[str]]:
     return parse
 
 
-#: What each setting takes, for `prov config set`: (said in the error, parser to the stored
-#: value). A value of the wrong type is refused here, never stored to fail later.
-_SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "capture.large_file_limit": ("a size (100MB, 64MiB, 1000000)", _size),
-    "capture.ignored": ("digest, content or skip", _choice("digest", "content", "skip")),
-    "capture.trace": ("on or off", _choice("on", "off")),
-    "redact.patterns": ("a regex, or a JSON list of regexes", _texts(re.compile)),
-    "redact.names": ("a name (a regex), or a JSON list of them", _texts(re.compile)),
-    "neo4j.uri": ("a Neo4j URI (bolt://, neo4j://, neo4j+s://, bolt+s://...)", _neo4j_uri),
-    "neo4j.user": ("a user name", _text),
-    "neo4j.password": ("a password", _text),
-    "neo4j.database": ("a database name (a letter, then 2 to 62 letters, digits, dots or "
-                       "dashes)", _database),
-    "neo4j.autosync": ("true or false", _boolean),
-    "fileview.memory_limit": ("a size (2GB) or a share of memory (25%)", _memory),
-    "fileview.why": ("true or false", _boolean),
-}
-
-
 def _read_json(path: str) -> tuple[dict[str, Any], str | None]:
     """This clone's settings, and what is wrong with the file when it is damaged: then its
     settings are left out (said once, in one line) and the command goes on with the others."""
@@ -357,21 +338,41 @@ def _is_memory(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
-#: What each setting read back from `.prov.toml` or config.json must be (already typed: TOML's
-#: booleans, `_SETTINGS`' stored values): (test, what to write). Anything else is left out
-#: with one warning naming it; the default stands.
-_READ_CHECKS: dict[str, tuple[Any, str]] = {
-    "capture.large_file_limit": (_is_size, "a size such as 100MB or 64MiB"),
-    "capture.ignored": (lambda v: v in ("digest", "content", "skip"),
-                        'one of "digest", "content", "skip"'),
-    "capture.trace": (_is_switch, '"on" or "off"'),
-    "neo4j.uri": (_is_text, "a bolt:// or neo4j:// URI"),
-    "neo4j.user": (_is_text, "a string"),
-    "neo4j.password": (_is_text, "a string"),
-    "neo4j.database": (_is_text, "a string"),
-    "neo4j.autosync": (_is_switch, "true or false"),
-    "fileview.memory_limit": (_is_memory, "a size such as 2GB, or a share such as 25%"),
-    "fileview.why": (_is_switch, "true or false"),
+class Setting:
+    """What one setting takes. Typed by `prov config set` (`parse`: text to the value stored,
+    refused at once rather than stored to fail later), and read back from `.prov.toml` or
+    config.json already typed (`valid`; anything else is left out with one warning saying
+    `wanted`, and the default stands; None: checked where it is used, which fails closed).
+    A plain class: `dataclasses` would cost `prov CMD` an import."""
+
+    __slots__ = ("parse", "takes", "valid", "wanted")
+
+    def __init__(self, takes: str, parse: Callable[[str], Any],
+                 valid: Callable[[Any], bool] | None, wanted: str = "") -> None:
+        self.takes, self.parse, self.valid, self.wanted = takes, parse, valid, wanted
+
+
+_SETTINGS: dict[str, Setting] = {
+    "capture.large_file_limit": Setting("a size (100MB, 64MiB, 1000000)", _size, _is_size,
+                                        "a size such as 100MB or 64MiB"),
+    "capture.ignored": Setting("digest, content or skip",
+                               _choice("digest", "content", "skip"),
+                               lambda v: v in ("digest", "content", "skip"),
+                               'one of "digest", "content", "skip"'),
+    "capture.trace": Setting("on or off", _choice("on", "off"), _is_switch, '"on" or "off"'),
+    "redact.patterns": Setting("a regex, or a JSON list of regexes", _texts(re.compile), None),
+    "redact.names": Setting("a name (a regex), or a JSON list of them", _texts(re.compile),
+                            None),
+    "neo4j.uri": Setting("a Neo4j URI (bolt://, neo4j://, neo4j+s://, bolt+s://...)",
+                         _neo4j_uri, _is_text, "a bolt:// or neo4j:// URI"),
+    "neo4j.user": Setting("a user name", _text, _is_text, "a string"),
+    "neo4j.password": Setting("a password", _text, _is_text, "a string"),
+    "neo4j.database": Setting("a database name (a letter, then 2 to 62 letters, digits, dots "
+                              "or dashes)", _database, _is_text, "a string"),
+    "neo4j.autosync": Setting("true or false", _boolean, _is_switch, "true or false"),
+    "fileview.memory_limit": Setting("a size (2GB) or a share of memory (25%)", _memory,
+                                     _is_memory, "a size such as 2GB, or a share such as 25%"),
+    "fileview.why": Setting("true or false", _boolean, _is_switch, "true or false"),
 }
 #: Tables whose keys are settings: a value in their place is a mistake worth a word.
 TABLES = frozenset(key.split(".")[0] for key in DEFAULTS)
@@ -382,12 +383,13 @@ def _checked(source: str, values: dict[str, Any]) -> dict[str, Any]:
     that does not (`redact.*` are checked where they are used, which fails closed)."""
     kept = {}
     for key, value in values.items():
-        test, wanted = _READ_CHECKS.get(key, (None, ""))
+        setting = _SETTINGS.get(key)
+        test = setting.valid if setting else None
         if key in TABLES:
             state.warn(f"{source}: {key} is a table of settings ([{key}]), not "
                        f"{_shown_value(key, value)}; ignored")
         elif test is not None and not test(value):
-            state.warn(f"{source}: {key} must be {wanted}, not {_shown_value(key, value)}; "
+            state.warn(f"{source}: {key} must be {setting.wanted}, not {_shown_value(key, value)}; "
                        f"the default ({DEFAULTS[key]}) is used")
         else:
             kept[key] = str(value) if test is _is_text else value

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from provgraph.queries.lineage import Step
     from provgraph.queries.log import LogEntry
     from provgraph.queries.metrics import RunMetrics
+    from provgraph.queries.nodes import NodeView
     from provgraph.queries.segment import Criteria, Segment
     from provgraph.queries.summarize import Summary
+    from provgraph.status import Status
     from provgraph.stores.embedded import EmbeddedStore
 
 
@@ -96,6 +98,19 @@ class Project:
         from provgraph.queries.nodes import find
 
         return find(self.store, reference)
+
+    def show(self, reference: str) -> NodeView:
+        """`prov show`: the node a reference names, with its edges (and whether a file is
+        gone from the work tree)."""
+        from provgraph.queries.nodes import view
+
+        return view(self.store, self.find(reference), self.root)
+
+    def status(self) -> Status:
+        """`prov status`: the journal, the index, captures in progress, tracing, Neo4j."""
+        from provgraph.status import status
+
+        return status(self.repo)
 
     def run(self, reference: str) -> Node:
         """The run (activity) a reference names: `#14`, `latest`, `latest~2`, an id, a name."""

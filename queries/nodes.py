@@ -4,11 +4,12 @@ a node id (provgraph's own, or one kept from an imported PROV document) or a nod
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
 from provgraph.errors import NotFound, ProvError
-from provgraph.model import ACTIVITY, USED, WAS_GENERATED_BY, Node
+from provgraph.model import ACTIVITY, USED, WAS_GENERATED_BY, Edge, Node
 from provgraph.queries.runs import find_run, is_run_reference, is_run_shorthand
 from provgraph.stores.base import Store
 
@@ -107,3 +108,61 @@ def _made_or_used_after(store: Store, path: str, run: Node) -> bool:
     ended = str(run.properties.get("ended") or "")
     return any(str(n.properties.get("ended") or "") > ended for n in others.values()
                if n.label == ACTIVITY)
+
+
+@dataclass
+class Gone:
+    """A recorded file that is not in the work tree now, and how it went."""
+
+    path: str
+    how: str  # "deleted" (by a recorded run), "removed outside prov", "not in the work tree"
+    by: Node | None  # the run that deleted it
+
+    def to_dict(self) -> dict:
+        by = self.by
+        return {"path": self.path, "how": self.how,
+                "by": {"id": by.id, "name": by.name, "ended": by.properties.get("ended")}
+                if by else None}
+
+
+@dataclass
+class NodeView:
+    """`prov show`: one node with its properties, its edges and the nodes at their other
+    ends, and (for a file's version) whether the file is gone."""
+
+    node: Node
+    outgoing: list[tuple[Edge, Node]]  # (edge, its target)
+    incoming: list[tuple[Edge, Node]]  # (edge, its source)
+    gone: Gone | None = None
+
+    def to_dict(self) -> dict:
+        node = self.node
+        return {
+            "id": node.id, "label": node.label, "properties": node.properties,
+            **({"gone": self.gone.to_dict()} if self.gone else {}),
+            "out": [{"type": e.type, "target": e.target, "name": other.name,
+                     "properties": e.properties} for e, other in self.outgoing],
+            "in": [{"type": e.type, "source": e.source, "name": other.name,
+                    "properties": e.properties} for e, other in self.incoming],
+        }
+
+
+def view(store: Store, node: Node, root: str | None = None) -> NodeView:
+    """What `prov show` prints of `node`. `root`, the work tree, lets it say that a recorded
+    file is not there (removed since the last capture) when no record says so yet."""
+    outgoing = store.edges([node.id], "out")
+    incoming = store.edges([node.id], "in")
+    others = store.nodes([e.target for e in outgoing] + [e.source for e in incoming])
+    return NodeView(node, [(e, others[e.target]) for e in outgoing],
+                    [(e, others[e.source]) for e in incoming], _gone(store, node, root))
+
+
+def _gone(store: Store, node: Node, root: str | None) -> Gone | None:
+    found = deletion(store, node)
+    if found is not None:
+        return Gone(found.path, "deleted" if found.by else "removed outside prov", found.by)
+    path = node.properties.get("path") if node.label == "Entity" else None
+    if (root is not None and isinstance(path, str) and store.entity(path) is not None
+            and not os.path.lexists(os.path.join(root, path))):
+        return Gone(path, "not in the work tree", None)
+    return None

@@ -92,15 +92,16 @@ def test_kill_9_at_random_moments_never_blocks_the_next_prov(repo):
     rng = random.Random(12)
     repo.write("in.txt", "x\n")
     repo.commit_all()
-    kills = 0
-    for i in range(24):
-        proc = start(repo, "sh", "-c", f"cat in.txt > out{i % 4}.txt; echo {i} >> log.txt")
+    kills = runs = 0
+    while kills < 12 and runs < 80:  # a fast machine finishes more runs before the kill
+        proc = start(repo, "sh", "-c", f"cat in.txt > out{runs % 4}.txt; echo {runs} >> log.txt")
         time.sleep(rng.uniform(0, 0.4))
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # prov and its command, at any moment
             kills += 1
         proc.wait()
-    assert kills >= 8  # most runs were cut short somewhere
+        runs += 1
+    assert kills >= 12  # runs cut short at many moments
 
     after = repo.prov("sh", "-c", "cat in.txt > last.txt")
     assert after.returncode == 0, after.stderr

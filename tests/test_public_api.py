@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import doctest
 import json
+import os
 import subprocess
 import sys
 
@@ -17,8 +18,9 @@ import provgraph.project
 PUBLIC = {"__version__", "Project", "open_project", "open_store", "ProvError", "NotFound",
           "BadInput", "GitError", "StoreUnavailable", "DocumentError", "ShellSyntaxError",
           "PrototxtError", "Node", "Edge", "Store"}
-PROJECT_METHODS = {"capture", "import_document", "log", "find", "run", "lineage", "segment",
-                   "summarize", "metrics", "diff", "export", "close", "store", "root"}
+PROJECT_METHODS = {"capture", "import_document", "log", "find", "show", "status", "run",
+                   "lineage", "segment", "summarize", "metrics", "diff", "export", "close",
+                   "store", "root"}
 
 
 def test_every_public_name_is_there_and_nothing_leaks():
@@ -78,12 +80,18 @@ def test_each_commands_json_is_the_library_objects_to_dict(runs):
         lineage = project.lineage("model.txt").to_dict()
         metrics = project.metrics("latest").to_dict()
         diff = project.diff("#1", "#2").to_dict()
-        shown = project.find("model.txt")
+        shown = project.show("model.txt").to_dict()
+        run = project.show("#1").to_dict()
+        status = project.status().to_dict()
     assert _json(runs, "log") == json.loads(json.dumps(log, default=str))
     assert _json(runs, "lineage", "model.txt") == json.loads(json.dumps(lineage, default=str))
     assert _json(runs, "metrics", "latest") == json.loads(json.dumps(metrics, default=str))
     assert _json(runs, "diff", "#1", "#2") == json.loads(json.dumps(diff, default=str))
-    assert _json(runs, "show", "model.txt")["id"] == shown.id
+    assert _json(runs, "show", "model.txt") == json.loads(json.dumps(shown, default=str))
+    assert _json(runs, "show", "#1") == json.loads(json.dumps(run, default=str))
+    assert _json(runs, "status") == json.loads(json.dumps(status, default=str))
+    assert "wasGeneratedBy" in [e["type"] for e in shown["out"]]
+    assert status["journal"]["records"] >= 2 and status["index"]["pending"] == 0
     assert metrics["series"]["metrics.loss.value"]["values"] == [0.5]
     assert diff["parameters"] == [{"name": "operands", "a": ["train.py", "0.1"],
                                    "b": ["train.py", "0.2"]}]
@@ -98,6 +106,8 @@ def test_capture_from_python_is_recorded_like_the_cli(repo):
         assert entry.activity.properties["exit_code"] == 3
         with pytest.raises(provgraph.NotFound):
             project.find("no-such-file.txt")
+        os.remove(os.path.join(repo.root, "out.txt"))
+        assert project.show("out.txt").gone.how == "not in the work tree"
         with pytest.raises(provgraph.ProvError):
             project.run("#9")
     assert json.loads(repo.ok("log", "--json").stdout)[0]["id"] == entry.activity.id
