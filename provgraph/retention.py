@@ -71,7 +71,8 @@ def gc(repo: Repository, keep_last: int | None, keep_days: float | None,
                        "at least 0")
     from provgraph.journal import migrate
 
-    migrate.ensure(repo)  # a format 1 chain links its snapshots: unlinked first
+    if not dry_run:
+        migrate.ensure(repo)  # a format 1 chain links its snapshots: unlinked first
     ref = content.own_ref(repo)
     tip = gitio.read_ref(repo.common_dir, ref)
     result = Result(dry_run)
