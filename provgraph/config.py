@@ -372,17 +372,14 @@ def _is_number(value: Any) -> bool:
 
 def _count(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
-        raise ProvError(f"not a number of versions (1 or more): {text!r}")
+        raise ValueError(text)
     return int(text)
 
 
 def _days(text: str) -> float:
-    try:
-        days = float(text)
-    except ValueError:
-        days = -1.0
+    days = float(text)
     if not days >= 0:
-        raise ProvError(f"not a number of days (0 or more): {text!r}")
+        raise ValueError(text)
     return days
 
 

@@ -93,7 +93,10 @@ def gc(repo: Repository, keep_last: int | None, keep_days: float | None,
     labels = sorted(f"{path}@{oid}" for path, seen in versions.items() for oid in seen
                     if oid in dropped)
     result.versions, result.dropped = len(labels), labels
-    if dry_run or not dropped:
+    if dry_run:
+        return result
+    _stamp(repo)
+    if not dropped:
         return result
     step("rewriting the content chain", 0, 1)
     commit = content.blob_set_commit(repo, kept, "prov: content kept by prov gc", whole)
@@ -105,7 +108,6 @@ def gc(repo: Repository, keep_last: int | None, keep_days: float | None,
             commit = content.blob_set_commit(repo, kept, "prov: content kept by prov gc",
                                              whole + trees)
         gitio.update_ref(repo.common_dir, ref, commit, now, repo.root)
-    _stamp(repo)
     step("pruning", 0, 1)
     before = _store_size(repo)
     repo.git("gc", "--quiet", f"--prune={expire}")

@@ -144,3 +144,26 @@ def test_gc_without_a_policy_says_what_to_give(repo: Repo):
     assert len(proc.stderr.strip().splitlines()) == 1
     proc = repo.prov("gc", "--keep-last", "0")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
+
+
+def test_the_policy_is_applied_in_the_background_after_a_capture(repo: Repo):
+    _rewrite(repo, "big.bin", 3)
+    digests = _digests(repo, "big.bin")
+    content = "refs/prov/content/" + repo.read(".git/prov/clone-id").strip()
+    assert not repo.path(".git/prov/gc.last").exists()  # no policy: never started
+    repo.write(".prov.toml", "[retention]\nkeep_last = 1\n")
+
+    repo.ok("true")  # due (never ran): starts `prov gc --auto` and returns
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if "prov gc" in repo.git("log", "-1", "--format=%s", content):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the background gc did not rewrite the content chain")
+    kept = repo.git("ls-tree", "-r", "--format=%(objectname)", content).split()
+    assert digests[-1] in kept and digests[0] not in kept and digests[1] not in kept
+    stamp = repo.path(".git/prov/gc.last").stat().st_mtime
+    repo.ok("true")  # ran within the day: not started again
+    assert repo.path(".git/prov/gc.last").stat().st_mtime == stamp
