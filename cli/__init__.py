@@ -21,7 +21,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "config": ("config",), "sync": ("sync",), "cypher": ("cypher",), "push": ("push",),
     "pull": ("pull",), "metrics": ("metrics",), "plot": ("plot",), "diff": ("diff",),
     "ingestors": ("ingestors",), "import": ("import_cmd",), "segment": ("segment",),
-    "summarize": ("summarize",), "trust": ("trust",),
+    "summarize": ("summarize",), "trust": ("trust",), "gc": ("gc",),
     "fileview": ("fileview", "fileview_why"),  # fileview_why adds `prov fileview why`
 }
 SUBCOMMANDS = frozenset(MODULES)

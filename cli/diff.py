@@ -7,7 +7,7 @@ import json
 import click
 from rich.table import Table
 
-from provgraph.cli.common import console, json_out, opened_index, safe
+from provgraph.cli.common import console, err_console, json_out, opened_index, safe
 from provgraph.cli.metrics import number
 from provgraph.model import json_safe
 from provgraph.queries.diff import cut
@@ -91,6 +91,12 @@ def command(run_a: str, run_b: str, diff_lines: int | None, as_json: bool) -> No
         a, b = find_run(store, run_a), find_run(store, run_b)
 
         result = diff(store, a, b, gitio.blob_reader(repo.root))
+    from provgraph.content import missing
+
+    for change in result.inputs:
+        if change.missing:  # one line each: what is absent, why, how to get it
+            err_console.print(f"prov: {safe(str(missing(' and '.join(change.missing))))}; "
+                              "no text diff of it", soft_wrap=True)
     if as_json:
         json_out(result.to_dict(diff_lines))
         return

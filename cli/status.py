@@ -44,6 +44,7 @@ def command(as_json: bool) -> None:
         if neo4j.get("error"):
             console.print(f"            last sync failed: {safe(neo4j['error'])}")
     console.print(f"large files over {info.large_file_limit:,} bytes are kept by digest only")
+    console.print(f"retention   {_retention(repository())}")
     if tracing["unavailable"]:
         console.print(f"tracing     off: {escape(tracing['unavailable'])} (Python's audit hook "
                       "and command lines instead)")
@@ -56,3 +57,16 @@ def command(as_json: bool) -> None:
         how = "by digest" if ignored["mode"] == "digest" else "by digest and content"
         console.print(f"ignored     {ignored['recorded']} git-ignored files recorded {how}")
 
+
+
+def _retention(repo) -> str:
+    """The `prov gc` policy in one line ([retention] of .prov.toml, applied after captures)."""
+    from provgraph.config import Config
+
+    config = Config(repo.root, repo.prov_dir)
+    last, days = config.retention_keep_last, config.retention_keep_days
+    if last is None and days is None:
+        return "every version's content is kept ([retention] keep_last / keep_days to drop)"
+    kept = [f"the last {last} version(s) of each file"] if last is not None else []
+    kept += [f"versions seen in the last {days:g} day(s)"] if days is not None else []
+    return f"keep {' and '.join(kept)}; older content is dropped by `prov gc` (automatic)"

@@ -44,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "fileview.memory_limit": "25%",
     # Record which input rows made each output row of a SQL view (`prov fileview why`).
     "fileview.why": True,
+    # `prov gc` policy, applied in the background after captures: keep the content of the
+    # last N versions of each file and/or of versions seen in the last D days (none: keep all).
+    "retention.keep_last": None,
+    "retention.keep_days": None,
 }
 
 #: Environment variables that override a key, e.g. PROV_LARGE_FILE_LIMIT=10MB.
@@ -137,6 +141,16 @@ class Config:
     def get(self, key: str, default: Any = None) -> Any:
         value = self.values.get(key)
         return default if value is None else value
+
+    @property
+    def retention_keep_last(self) -> int | None:
+        value = self.values.get("retention.keep_last")
+        return int(value) if value is not None else None
+
+    @property
+    def retention_keep_days(self) -> float | None:
+        value = self.values.get("retention.keep_days")
+        return float(value) if value is not None else None
 
     @property
     def large_file_limit(self) -> int:
@@ -352,6 +366,23 @@ class Setting:
         self.takes, self.parse, self.valid, self.wanted = takes, parse, valid, wanted
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(text)
+    return int(text)
+
+
+def _days(text: str) -> float:
+    days = float(text)
+    if not days >= 0:
+        raise ValueError(text)
+    return days
+
+
 _SETTINGS: dict[str, Setting] = {
     "capture.large_file_limit": Setting("a size (100MB, 64MiB, 1000000)", _size, _is_size,
                                         "a size such as 100MB or 64MiB"),
@@ -373,6 +404,12 @@ _SETTINGS: dict[str, Setting] = {
     "fileview.memory_limit": Setting("a size (2GB) or a share of memory (25%)", _memory,
                                      _is_memory, "a size such as 2GB, or a share such as 25%"),
     "fileview.why": Setting("true or false", _boolean, _is_switch, "true or false"),
+    "retention.keep_last": Setting("a number of versions (1 or more)", _count,
+                                   lambda v: v is None or (_is_number(v) and v >= 1),
+                                   "a number, 1 or more"),
+    "retention.keep_days": Setting("a number of days (0 or more)", _days,
+                                   lambda v: v is None or (_is_number(v) and v >= 0),
+                                   "a number of days, 0 or more"),
 }
 #: Tables whose keys are settings: a value in their place is a mistake worth a word.
 TABLES = frozenset(key.split(".")[0] for key in DEFAULTS)

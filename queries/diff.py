@@ -61,6 +61,7 @@ class FileChange:
     a: Node | None  # the version run A used (or generated)
     b: Node | None
     diff: list[str] | None = None  # unified diff lines (changed small text inputs)
+    missing: list[str] | None = None  # versions whose bytes this clone lacks (no text diff)
 
     def to_dict(self, diff_lines: int | None = None) -> dict[str, Any]:
         """As `prov diff --json` prints it: at most `diff_lines` lines of the text diff (its
@@ -68,6 +69,8 @@ class FileChange:
         lines, left_out = cut(self.diff, diff_lines)
         out = {"path": self.path, "status": self.status, "a": _version(self.a),
                "b": _version(self.b), "diff": lines}
+        if self.missing:
+            out["missing"] = self.missing
         if left_out:
             out["diff_lines_omitted"] = left_out
         return out
@@ -203,13 +206,16 @@ def _files(a: dict[str, Node], b: dict[str, Node], read_blob: ReadBlob | None
         elif x.id == y.id or x.properties.get("digest") == y.properties.get("digest"):
             changes.append(FileChange(path, SAME, x, y))
         else:
-            text = _text_diff(x, y, read_blob) if read_blob is not None else None
-            changes.append(FileChange(path, CHANGED, x, y, text))
+            absent: list[str] = []
+            text = _text_diff(x, y, read_blob, absent) if read_blob is not None else None
+            changes.append(FileChange(path, CHANGED, x, y, text, absent or None))
     return changes
 
 
-def _text_diff(x: Node, y: Node, read_blob: ReadBlob) -> list[str] | None:
-    """The unified diff of two small text versions, or None when either is not one."""
+def _text_diff(x: Node, y: Node, read_blob: ReadBlob, absent: list[str]) -> list[str] | None:
+    """The unified diff of two small text versions, or None when either is not one, or when
+    this clone lacks the bytes of either (named in `absent`: dropped by `prov gc`, or pulled
+    without content)."""
     texts = []
     for entity in (x, y):
         digest, size = entity.properties.get("digest"), entity.properties.get("size")
@@ -218,12 +224,17 @@ def _text_diff(x: Node, y: Node, read_blob: ReadBlob) -> list[str] | None:
         if isinstance(size, int) and size > MAX_TEXT_SIZE:
             return None
         blob = read_blob(digest)
-        if blob is None or len(blob) > MAX_TEXT_SIZE or b"\0" in blob:
+        if blob is None:
+            absent.append(entity.name)
+            continue
+        if len(blob) > MAX_TEXT_SIZE or b"\0" in blob:
             return None
         try:
             texts.append(blob.decode("utf-8"))
         except UnicodeDecodeError:
             return None
+    if absent:
+        return None
     lines = list(difflib.unified_diff(texts[0].splitlines(), texts[1].splitlines(),
                                       fromfile=x.name, tofile=y.name, lineterm=""))
     return lines or None

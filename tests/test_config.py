@@ -21,6 +21,8 @@ WRONG = [
     ("neo4j.autosync", "maybe", "true or false"),
     ("fileview.memory_limit", "200%", "a size (2GB) or a share of memory"),
     ("fileview.why", "sometimes", "true or false"),
+    ("retention.keep_last", "0", "a number of versions"),
+    ("retention.keep_days", "a week", "a number of days"),
 ]
 
 

@@ -154,7 +154,37 @@ def run(args: list[str], cwd: str | None = None, message: str | None = None,
         from provgraph.remotes import neo4j as sync
 
         sync.start_background(session.repo)
+    _retention(session)
     return outcome
+
+
+#: Seconds between two automatic `prov gc` runs of a `[retention]` policy.
+RETENTION_EVERY = 86400
+
+
+def _retention(session: Session) -> None:
+    """A `[retention]` policy is applied in the background (`prov gc --auto`), at most once a
+    day: the capture pays one stat of `.git/prov/gc.last`, and ~1 ms to start it when due."""
+    config = session.config
+    if config.retention_keep_last is None and config.retention_keep_days is None:
+        return
+    stamp = session.repo.prov_path("gc.last")
+    try:
+        if time.time() - os.stat(stamp).st_mtime < RETENTION_EVERY:
+            return
+    except OSError:
+        pass
+    import subprocess
+
+    try:
+        with open(stamp, "w") as handle:  # claimed now: the next captures need not start one
+            handle.write(str(int(time.time())))
+        subprocess.Popen([sys.executable, "-m", "provgraph.cli", "gc", "--auto"],
+                         cwd=session.repo.root, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True, close_fds=True)
+    except OSError:
+        pass
 
 
 def _run_list(session: Session, parts: list, cwd: str) -> runner.Outcome:

@@ -42,73 +42,36 @@ def order_key(record: dict) -> tuple[str, str]:
 
 
 def resolve(repo: Repository, entries: list[Entry]) -> list[Resolved]:
-    """Ask git, in two batched processes, for every diff and blob size the records need."""
-    pairs: list[tuple[str, str]] = []
-    for entry in entries:
-        rec = entry.record
-        if "before" not in rec:
-            continue  # a graph record: nothing to diff
-        if rec.get("prev") and rec["prev"] != rec["before"]:
-            pairs.append((rec["prev"], rec["before"]))
-        if rec.get("after") and rec["after"] != rec["before"]:
-            pairs.append((rec["before"], rec["after"]))
-    diffs: dict[tuple[str, str], list[gitio.Change]] = {}
-    if pairs:
-        hexlen = len(pairs[0][0])
-        out = repo.git("diff-tree", "-r", "-z", "--no-commit-id", "--stdin",
-                       input="".join(f"{a} {b}\n" for a, b in pairs).encode())
-        for old, new, changes in gitio.parse_diff_tree_stdin(out, hexlen):
-            diffs[(old, new)] = changes
-    names: list[str] = []
-    for entry in entries:
-        rec = entry.record
-        names += [u["oid"] if u.get("oid") else f"{rec['before']}:{u['path']}"
-                  for u in rec.get("used", []) if "before" in rec and not u.get("ignored")]
-        names += [f"{rec['after']}:{path}" for path in _rewritten(rec)]
-    for changes in diffs.values():
-        for change in changes:
-            names += [oid for oid in (change.old_oid, change.new_oid) if oid]
-    found = gitio.batch_check(repo.root, sorted(set(names)))
-    sizes = {info[0]: info[2] for info in found.values() if info}
+    """Each record with what its snapshots say: a format 2 record carries it (`diff`); a
+    format 1 record's trees are asked of git, in two batched processes for the whole batch."""
+    from provgraph.journal.changes import describe
+
+    older = [e.record for e in entries if "before" in e.record and "diff" not in e.record]
+    described = iter(describe(repo, older)) if older else iter(())
     resolved = []
     for entry in entries:
         rec = entry.record
-        before = rec.get("before", "")
+        if "before" not in rec:  # a graph record: nothing to diff
+            resolved.append(Resolved(record=rec, external=[], changes=[], used=[], sizes={}))
+            continue
+        diff = rec["diff"] if "diff" in rec else next(described)
         used = []
-        for item in rec.get("used", []):
+        for item, oid in zip(rec.get("used", []), diff.get("used", []), strict=False):
             if item.get("ignored"):  # a git-ignored file: known by its digest
                 used.append((item["path"], ignored_oid(item), item.get("role", "read")))
-                continue
-            info = found.get(item["oid"] if item.get("oid") else f"{before}:{item['path']}")
-            if info and info[1] == "blob":
-                used.append((item["path"], info[0], item.get("role", "argument")))
-        regenerated = []
-        for path in _rewritten(rec):
-            info = found.get(f"{rec.get('after')}:{path}")
-            if info and info[1] == "blob":
-                regenerated.append((path, info[0]))
+            elif oid:
+                used.append((item["path"], oid, item.get("role", "argument")))
         resolved.append(
             Resolved(
                 record=rec,
-                external=diffs.get((rec.get("prev") or "", before), []),
-                changes=diffs.get((before, rec.get("after") or ""), []),
+                external=[gitio.Change(*change) for change in diff.get("external", [])],
+                changes=[gitio.Change(*change) for change in diff.get("made", [])],
                 used=used,
-                sizes=sizes,
-                regenerated=regenerated,
+                sizes=dict(diff.get("sizes", {})),
+                regenerated=[(path, oid) for path, oid in diff.get("regenerated", [])],
             )
         )
     return resolved
-
-
-def _rewritten(record: dict) -> list[str]:
-    """Files a traced command rewrote whole: new versions even with the same bytes."""
-    trace = record.get("trace")
-    if not isinstance(trace, dict) or not trace.get("complete") or not record.get("after"):
-        return []
-    written = trace.get("written")
-    ignored = record.get("ignored") or {}
-    return [path for path, whole in (written.items() if isinstance(written, dict) else ())
-            if whole and path not in ignored]
 
 
 class NeedsRebuild(Exception):
@@ -427,6 +390,10 @@ def open_index(repo: Repository, progress: Progress | None = None, rebuild: bool
     from provgraph.stores.embedded import IndexDamaged
 
     repo.ensure_prov_dir()
+    from provgraph.journal import migrate
+
+    if migrate.needed(repo):  # one file read: a format 1 chain is rewritten once
+        migrate.ensure(repo)
     path = Path(repo.prov_path("index.duckdb"))
     try:
         return _open_index(repo, path, progress, rebuild)

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 VERSION = 1
 FILE = "quarantine.json"
 INDEX_FILE = "quarantine-index.json"  # the indexer's verdicts (imported graphs)
-SLIM = ("id", "before", "after", "prev", "nonce")  # what a capture's further checks read
+SLIM = ("id", "before", "after", "prev", "nonce", "format")  # what a capture's further checks read
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,79}\Z")
 
 
@@ -235,13 +235,16 @@ def _reject(ledger: Ledger, chain: str, commit: str, n: int, record: dict[str, A
 def _check_trees(repo: Repository, ledger: Ledger, fresh: list, own: str, hexlen: int) -> list:
     """Another clone's snapshots must be trees in this repository, holding repository paths
     only (its diffs become the graph's file names). This clone's own are the trees it wrote,
-    kept in the record's own commit: not checked, which spares every read a git process."""
-    names = sorted({record[key] for chain, _k, _n, record in fresh if chain != own
+    kept in the record's own commit: not checked, which spares every read a git process.
+    A format 2 record carries its diff (checked by the schema) and needs no tree here: a clone
+    pulled without content has none."""
+    names = sorted({record[key] for chain, _k, _n, record in fresh
+                    if chain != own and record.get("format", 1) < 2
                     for key in ("before", "after", "prev") if record.get(key)})
     found = gitio.batch_check(repo.root, names) if names else {}
     kept, pairs = [], []
     for chain, commit, n, record in fresh:
-        if chain != own:
+        if chain != own and record.get("format", 1) < 2:  # format 2: its diff, schema-checked
             missing = [key for key in ("before", "after", "prev") if record.get(key)
                        and (found.get(record[key]) or ("", ""))[1] != "tree"]
             if missing:

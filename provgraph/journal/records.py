@@ -1,9 +1,14 @@
 """The journal: the durable record of every capture, kept in git under `refs/prov/journal/`.
 
 Each capture is one commit on this clone's chain `refs/prov/journal/<clone-id>`. Its tree holds
-`record.json` (the activity: command, times, agent, used files, ingestor fragments) and the
-`before` and `after` snapshot trees, so pushing the ref shares the implicit versions too.
+`record.json` only (the activity: command, times, agent, used files, ingestor fragments, the
+ids of its snapshot trees and, from format 2, what those snapshots say: `diff`, see
+`provgraph.journal.changes`), so the journal alone rebuilds the index. The snapshot trees (the
+content) are kept reachable by a separate chain, `refs/prov/content/<clone-id>`, which
+`prov gc` rewrites and `prov push` sends only when asked (`provgraph.content`).
 Clones only ever append to their own chain, so fetching another clone's chain never conflicts.
+Format 1 records (before/after trees linked in the record commit) are still read; this clone's
+own chain is migrated to format 2 on first use (`provgraph.journal.migrate`).
 
 The journal is the source of truth; both indexes are rebuilt from it.
 
@@ -32,7 +37,8 @@ if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
     from typing import Any
 
 REF_PREFIX = "refs/prov/journal/"
-FORMAT = 1
+CONTENT_PREFIX = "refs/prov/content/"
+FORMAT = 2
 #: Seconds a capture waits for a git process holding this clone's journal ref: git holds a
 #: ref lock for milliseconds, so a lock held longer was left by a killed process.
 LOCK_WAIT = 3.0
@@ -68,21 +74,23 @@ class Journal:
         Objects are fsync'd as they are written; the ref moves with compare-and-swap under a
         lock, so eight concurrent captures all land, in some order, with no lock error.
         """
-        record = {"format": FORMAT, **record}
+        record = {**record, "format": FORMAT}
+        if "before" in record and "diff" not in record:
+            from provgraph.journal.changes import describe
+
+            record["diff"] = describe(self.repo, [record])[0]
         objects = self.repo.objects
         blob = objects.write("blob", json.dumps(record, sort_keys=True).encode())
-        entries = [gitio.TreeEntry("100644", "record.json", blob)]
-        entries += [
-            gitio.TreeEntry("40000", name, record[name])
-            for name in ("before", "after")
-            if record.get(name)
-        ]
-        tree = objects.write_tree(entries)
+        tree = objects.write_tree([gitio.TreeEntry("100644", "record.json", blob)])
+        snapshots = [gitio.TreeEntry("40000", name, record[name])
+                     for name in ("before", "after") if record.get(name)]
         ident = _ident(record.get("agent") or {})
         when = f"{int(time.time())} +0000"
         message = f"prov: {record.get('command', '')}"[:2000]
         with locked(self.repo.prov_path("journal.lock")) as held:
             self._clear_left_lock(held)
+            if snapshots:  # the content first: a record never names trees nothing keeps
+                self.keep_content(objects.write_tree(snapshots), ident, when)
             waited = 0.0
             for attempt in range(100):
                 tip = self.tip()
@@ -102,6 +110,23 @@ class Journal:
                     _note(held, b"")
                     time.sleep((1 + os.urandom(1)[0] / 32) * 0.001 * (attempt + 1))
         raise gitio.GitError(f"could not update {self.ref} after 100 attempts")
+
+    def keep_content(self, tree: str, ident: str, when: str) -> None:
+        """Keep `tree` reachable from this clone's content chain (caller holds journal.lock;
+        `prov gc` rewrites the chain under the same lock)."""
+        ref = CONTENT_PREFIX + self.repo.clone_id
+        for _attempt in range(100):
+            tip = _read(self.repo, ref)
+            commit = self.repo.objects.write_commit(tree, [tip] if tip else [], ident, when,
+                                                    "prov: content")
+            try:
+                gitio.update_ref(self.repo.common_dir, ref, commit, tip, self.repo.root)
+                return
+            except gitio.RefLocked as exc:
+                self._wait_for_lock(exc.lock, LOCK_WAIT)
+            except gitio.RefMoved:
+                time.sleep(0.001)
+        raise gitio.GitError(f"could not update {ref} after 100 attempts")
 
     def check_lock(self) -> None:
         """Before a command runs: a lock on this clone's chain that a killed `prov` left is
@@ -178,10 +203,7 @@ class Journal:
 
     def tip(self) -> str | None:
         """Where this clone's chain ends (read without a process)."""
-        if os.path.exists(os.path.join(self.repo.common_dir, "reftable")):
-            out = self.repo.git("rev-parse", "-q", "--verify", self.ref, check=False)
-            return out.decode().strip() or None
-        return gitio.read_ref(self.repo.common_dir, self.ref)
+        return _read(self.repo, self.ref)
 
     def tips(self) -> dict[str, str]:
         """Every journal chain this repository knows (its own and those fetched from others)."""
@@ -249,6 +271,14 @@ class Journal:
         if not tips:
             return 0
         return int(self.repo.git("rev-list", "--count", *tips).decode())
+
+
+def _read(repo: Repository, ref: str) -> str | None:
+    """A ref's value, without a process for the files backend."""
+    if os.path.exists(os.path.join(repo.common_dir, "reftable")):
+        out = repo.git("rev-parse", "-q", "--verify", ref, check=False)
+        return out.decode().strip() or None
+    return gitio.read_ref(repo.common_dir, ref)
 
 
 def _note(fd: int, text: bytes) -> None:

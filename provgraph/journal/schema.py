@@ -34,7 +34,7 @@ from typing import Any
 
 from provgraph.model import EDGE_TYPES, LABELS
 
-FORMAT = 1  # the journal format this provgraph writes and reads (provgraph.journal.records.FORMAT)
+FORMAT = 2  # the journal format this provgraph writes and reads (provgraph.journal.records.FORMAT)
 KNOWN_KINDS = (None, "graph", "view")
 MAX_DEPTH = 32
 INT64 = (-(2**63), 2**63 - 1)
@@ -142,6 +142,8 @@ def _capture(record: dict[str, Any], hexlen: int) -> None:
         _oid(record[key], key, hexlen)
     if record.get("prev") is not None:
         _oid(record["prev"], "prev", hexlen)
+    if record.get("format", 1) >= 2 or "diff" in record:
+        _diff(record, hexlen)
     cwd = record.get("cwd", ".")
     if cwd != ".":
         _path(cwd, "cwd")
@@ -167,6 +169,55 @@ def _capture(record: dict[str, Any], hexlen: int) -> None:
         _trace(record["trace"])
     if "fileview" in record:
         _fileview(record["fileview"], hexlen)
+
+
+MODE = re.compile(r"[0-7]{1,6}\Z")
+
+
+def _diff(record: dict[str, Any], hexlen: int) -> None:
+    """A format 2 capture says what its snapshots hold (`provgraph.journal.changes`): the
+    replay trusts it as it trusted `git diff-tree`, so it is checked as strictly."""
+    diff = record.get("diff")
+    if not isinstance(diff, dict):
+        raise Invalid(f"diff is a JSON {_json_type(diff)}, not an object")
+    for key in ("external", "made"):
+        changes = diff.get(key, [])
+        if not isinstance(changes, list):
+            raise Invalid(f"diff {key} is a JSON {_json_type(changes)}, not a list")
+        for change in changes:
+            if not (isinstance(change, list) and len(change) == 6):
+                raise Invalid(f"a diff {key} change is {shown(change)}, not six fields")
+            path, status, old, new, old_mode, new_mode = change
+            _path(path, f"diff {key} path")
+            if status not in ("A", "D", "M", "T") or (old is None and new is None):
+                raise Invalid(f"diff {key} change of {shown(path)} is not a change")
+            for oid in (old, new):
+                if oid is not None:
+                    _oid(oid, f"diff {key} oid", hexlen)
+            for mode in (old_mode, new_mode):
+                if not (isinstance(mode, str) and MODE.match(mode)):
+                    raise Invalid(f"diff {key} mode {shown(mode)} is not a file mode")
+    used = diff.get("used", [])
+    if not isinstance(used, list) or len(used) != len(record.get("used", [])):
+        raise Invalid("diff used does not match the used files")
+    for oid in used:
+        if oid is not None:
+            _oid(oid, "diff used oid", hexlen)
+    regenerated = diff.get("regenerated", [])
+    if not isinstance(regenerated, list):
+        raise Invalid(f"diff regenerated is a JSON {_json_type(regenerated)}, not a list")
+    for item in regenerated:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise Invalid(f"a diff regenerated item is {shown(item)}, not [path, oid]")
+        _path(item[0], "diff regenerated path")
+        _oid(item[1], "diff regenerated oid", hexlen)
+    sizes = diff.get("sizes", {})
+    if not isinstance(sizes, dict):
+        raise Invalid(f"diff sizes is a JSON {_json_type(sizes)}, not an object")
+    for oid, size in sizes.items():
+        _oid(oid, "diff sizes oid", hexlen)
+        if not (_is_int(size) and 0 <= size <= INT64[1]):
+            raise Invalid(f"diff size {shown(size)} is not a size")
 
 
 def _used(item: Any, hexlen: int) -> None:

@@ -7,6 +7,17 @@ namespace and fast-forwards the local copies of other clones' chains. Pulled rec
 the indexes on the next read (and in Neo4j with the next sync); since records are replayed in
 the order their activities ended, a teammate's older work takes its place in the history.
 
+Content is shared apart from the journal (`refs/prov/content/<clone>`, journal format 2): by
+default `push` sends the journal without any snapshot content (`--content none`), so it fits
+any git host; `--content all` sends this clone's content chain too, `--content under SIZE`
+the blobs under SIZE bytes. `pull` takes whatever content the remote has. A record whose
+content a clone lacks is still indexed in full (digests, sizes, lineage); only reading the
+bytes (a text diff, a file view) says what is missing (`provgraph.content`).
+
+A chain migrated from journal format 1 replaces its old self on a remote that holds the old
+chain (and only then), and in a clone that pulled the old one: every record of the old chain
+is in the new one, its commits naming the ones they replace (`provgraph.journal.migrate`).
+
 What arrives is data, never code, and never trusted: a chain must be named like a clone
 (`refs/prov/journal/<hex>`; others are not taken in), and every record is judged before any
 reader sees it (`provgraph.journal.quarantine`); `pull` says how many of the records that arrived
@@ -18,12 +29,14 @@ from __future__ import annotations
 import re
 
 from provgraph import gitio
-from provgraph.errors import NotFound, ProvError
-from provgraph.journal import quarantine
-from provgraph.journal.records import REF_PREFIX, Journal
+from provgraph.errors import BadInput, NotFound, ProvError
+from provgraph.journal import migrate, quarantine
+from provgraph.journal.records import CONTENT_PREFIX, REF_PREFIX, Journal
 from provgraph.repo import PROJECT_REF, Repository
 
 INCOMING = "refs/prov/incoming/"
+SHARED = "refs/prov/shared/"  # this clone's content under a size, as last pushed
+THEIRS = "refs/prov/theirs/"  # content pulled from remotes: <remote>/<clone>
 CLONE_ID = re.compile(r"[0-9a-f]{8,64}\Z")  # as `Repository.clone_id` names clones
 
 
@@ -35,17 +48,48 @@ def _remote(repo: Repository, remote: str | None) -> str:
     return remote
 
 
-def push(repo: Repository, remote: str | None = None) -> dict[str, object]:
-    """Send this clone's journal (and the other chains it holds) to `remote`."""
+def content_limit(content: str) -> int | None:
+    """`--content`: "all" -> no limit (None), "none" -> 0, "under SIZE" -> SIZE in bytes
+    (`under 20MB`, `under:500k`, `under=1GiB`, as `capture.large_file_limit` reads sizes)."""
+    from provgraph.config import parse_size
+
+    text = content.strip().lower()
+    if text in ("all", "none"):
+        return None if text == "all" else 0
+    size = text[len("under"):].lstrip(" :=") if text.startswith("under") else ""
+    try:
+        return parse_size(size)
+    except (ValueError, ProvError):
+        raise BadInput(f"--content {content!r}: say all, none or 'under SIZE' "
+                       "(under 20MB)") from None
+
+
+def push(repo: Repository, remote: str | None = None, content: str = "none"
+         ) -> dict[str, object]:
+    """Send this clone's journal (and the other chains it holds) to `remote`; snapshot
+    content only as `content` says (see `content_limit`)."""
+    limit = content_limit(content)
     remote = _remote(repo, remote)
     journal = Journal(repo)
     if journal.tip() is None:
         raise ProvError("nothing to push: no activity has been recorded in this clone yet")
+    migrate.ensure(repo)
     specs = [f"{REF_PREFIX}*:{REF_PREFIX}*"]
+    own_ref = REF_PREFIX + repo.clone_id
+    replaced = _replaced_on(repo, remote, own_ref)
+    if replaced:  # the remote holds this chain as it was before migration: replace it
+        specs.remove(f"{REF_PREFIX}*:{REF_PREFIX}*")
+        specs += [f"{REF_PREFIX}{chain}:{REF_PREFIX}{chain}"
+                  for chain in Journal(repo).tips() if chain != repo.clone_id]
+        specs.append(f"+{own_ref}:{own_ref}")
+    shared = _content_ref(repo, limit)
+    if shared:
+        specs.append(f"+{shared}:{CONTENT_PREFIX}{repo.clone_id}")
     repo.project  # noqa: B018 (a full clone names its root commit in PROJECT_REF on the way)
     if gitio.read_ref(repo.common_dir, PROJECT_REF):
         specs.append(f"{PROJECT_REF}:{PROJECT_REF}")  # for shallow clones; never forced
-    out = gitio.run(["push", "--porcelain", remote, *specs], repo.root, check=False)
+    lease = [f"--force-with-lease={own_ref}:{replaced}"] if replaced else []
+    out = gitio.run(["push", "--porcelain", *lease, remote, *specs], repo.root, check=False)
     pushed, behind = [], []
     for line in out.decode().splitlines():
         flag, _, rest = line.partition("\t")
@@ -62,7 +106,38 @@ def push(repo: Repository, remote: str | None = None) -> dict[str, object]:
                         f"({REF_PREFIX}{own}): was this clone copied? Nothing was overwritten.")
     if not pushed and not behind:
         raise ProvError(f"git push to {remote} failed: {out.decode().strip() or 'no answer'}")
-    return {"remote": remote, "pushed": sorted(pushed), "kept": sorted(behind)}
+    return {"remote": remote, "pushed": sorted(pushed), "kept": sorted(behind),
+            "content": content.strip().lower() if limit is not None else "all",
+            "migrated": bool(replaced)}
+
+
+def _replaced_on(repo: Repository, remote: str, ref: str) -> str | None:
+    """The remote's value of this clone's chain when it is the chain as it was before
+    migration (then, and only then, the push replaces it)."""
+    old = migrate.old_commits(repo)
+    if not old:
+        return None
+    out = gitio.run(["ls-remote", remote, ref], repo.root, check=False).decode().split()
+    theirs = out[0] if out else None
+    return theirs if theirs in old else None
+
+
+def _content_ref(repo: Repository, limit: int | None) -> str | None:
+    """The local ref to push as this clone's content: the content chain itself (all), a
+    commit holding its blobs under `limit` bytes (under SIZE), or None."""
+    own = CONTENT_PREFIX + repo.clone_id
+    tip = gitio.read_ref(repo.common_dir, own)
+    if limit == 0 or not tip:
+        return None
+    if limit is None:
+        return own
+    from provgraph import content
+
+    blobs = content.blobs_under(repo, tip, limit)
+    ref = SHARED + repo.clone_id
+    commit = content.blob_set_commit(repo, blobs, "prov: content under a size")
+    repo.git("update-ref", ref, commit)
+    return ref
 
 
 def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
@@ -72,8 +147,9 @@ def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
     before = Journal(repo).count()
     named = f"{staging.rstrip('/')}.project"
     # the project ref, if the remote has one (a glob: a missing ref is no error)
+    theirs_content = f"{THEIRS}{remote.replace('/', '_').replace(':', '_')}/"
     repo.git("fetch", "--quiet", "--no-tags", remote, f"+{REF_PREFIX}*:{staging}*",
-             f"+{PROJECT_REF}*:{named}*")
+             f"+{PROJECT_REF}*:{named}*", f"+{CONTENT_PREFIX}*:{theirs_content}*")
     _take_project_ref(repo, named)
     incoming = {line.split(" ", 1)[1][len(staging):]: line.split(" ", 1)[0]
                 for line in repo.git("for-each-ref", "--format=%(objectname) %(refname)",
@@ -90,8 +166,9 @@ def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
             if not CLONE_ID.match(chain):
                 refused.append(chain)  # not a clone's chain: provgraph never writes one
                 continue
-            if ours and not _ancestor(repo, ours, theirs):
-                diverged.append(chain)
+            if ours and not _ancestor(repo, ours, theirs) and (
+                    ours not in migrate.migrated_from(repo, theirs)):
+                diverged.append(chain)  # (a migrated chain names every commit it replaces)
                 continue
             gitio.update_ref(repo.common_dir, REF_PREFIX + chain, theirs, ours, repo.root)
             updated.append(chain)

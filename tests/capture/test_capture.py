@@ -205,16 +205,19 @@ def test_ignored_files_are_skipped_when_the_setting_says_so(repo):
     [activity] = Graph.of(repo).activities()
     assert Graph.of(repo).generated(activity) == ["out.txt@v1"]
 
-def test_record_is_a_commit_holding_the_snapshots(repo):
+def test_record_is_a_commit_holding_the_record_and_naming_the_snapshots(repo):
     repo.write("in.txt", "1\n")
     repo.ok("cp", "in.txt", "out.txt")
 
     ref = repo.git("for-each-ref", "--format=%(refname)", "refs/prov/journal/").strip()
     record = json.loads(repo.git("show", f"{ref}:record.json"))
     assert record["command"] == "cp in.txt out.txt"
-    assert repo.git("show", f"{ref}:after/out.txt") == "1\n"
-    assert repo.git("ls-tree", "--name-only", f"{ref}:before").split() == ["README.md", "in.txt"]
-    assert "out.txt" not in repo.git("ls-tree", "--name-only", f"{ref}:before").split()
+    assert repo.git("ls-tree", "--name-only", ref).split() == ["record.json"]
+    assert repo.git("show", f"{record['after']}:out.txt") == "1\n"
+    assert repo.git("ls-tree", "--name-only", record["before"]).split() == ["README.md",
+                                                                           "in.txt"]
+    content = ref.replace("refs/prov/journal/", "refs/prov/content/")
+    assert repo.git("ls-tree", "--name-only", content).split() == ["after", "before"]
 
 
 def test_the_capture_path_imports_nothing_heavy(repo):

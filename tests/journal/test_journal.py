@@ -132,8 +132,9 @@ def test_the_journal_travels_with_git(repo, tmp_path):
     other = Repo(clone, repo.env)
     graph = Graph.of(other)
     assert [n.name for n in graph.entities()] == ["x.txt@v1"]
-    assert other.git("show", "refs/prov/journal/" + repo.read(".git/prov/clone-id").strip()
-                     + ":after/x.txt") == "1\n"
+    chain = "refs/prov/journal/" + repo.read(".git/prov/clone-id").strip()
+    after = json.loads(other.git("show", chain + ":record.json"))["after"]
+    assert other.git("show", after + ":x.txt") == "1\n"  # the content chain keeps it
 
 
 def test_a_damaged_snapshot_index_is_rebuilt(repo):
