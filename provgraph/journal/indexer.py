@@ -25,7 +25,7 @@ from typing import Any
 
 from provgraph import gitio
 from provgraph.capture.snapshot import locked
-from provgraph.journal import quarantine
+from provgraph.journal import fresh, quarantine
 from provgraph.journal.records import Entry, Journal, Requarantined
 from provgraph.journal.replay import Replay, Resolved, ignored_oid
 from provgraph.journal.schema import shown
@@ -458,6 +458,7 @@ def _open_index(repo: Repository, path: Path, progress: Progress | None, rebuild
             raise
         store.close()  # written by another provgraph version: migrate below
     with locked(repo.prov_path("index-update.lock")):
+        fresh.stamp_index(repo)  # copies noted before no longer answer for the index
         store = EmbeddedStore(path)
         try:
             indexer = Indexer(repo, store)
@@ -474,6 +475,7 @@ def _open_index(repo: Repository, path: Path, progress: Progress | None, rebuild
             quarantine.save_index_verdicts(repo, indexer.verdicts)
         gitio.write_file_atomic(_tips_file(repo), json.dumps(store.meta("tips", {})).encode(),
                                 durable=False)
+        fresh.stamp_index(repo)
         return store
 
 
