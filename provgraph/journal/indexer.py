@@ -491,11 +491,13 @@ def index_status(repo: Repository) -> dict:
 
     Answered from git and the index's note of what it replayed, without opening DuckDB.
     """
-    tips = Journal(repo).tips()
+    tips = fresh.journal_tips(repo)  # read from the ref files: no process
+    tips = Journal(repo).tips() if tips is None else tips
     indexed = _read_tips(repo) or {}
     path = Path(repo.prov_path("index.duckdb"))
     args = list(tips.values()) + [f"^{oid}" for oid in indexed.values() if oid]
-    pending = int(repo.git("rev-list", "--count", *args).decode()) if tips else 0
     total = int(repo.git("rev-list", "--count", *tips.values()).decode()) if tips else 0
+    pending = (0 if not tips or indexed == tips
+               else int(repo.git("rev-list", "--count", *args).decode()))
     return {"path": str(path), "exists": path.exists(), "records": total - pending,
             "pending": pending}
