@@ -50,17 +50,25 @@ def _stdout_console() -> Console:
                          width=None if sys.stdout.isatty() else 100_000)
 
 
-def plain_stdout() -> bool:
-    """Whether rich would print to stdout with no style at all (not a terminal, and no
-    FORCE_COLOR or TTY_COMPATIBLE saying otherwise): then lines are written as they are,
-    without loading rich (~25 ms)."""
+def terminal(stream: Any) -> bool:
+    """Whether rich takes `stream` for a terminal (its isatty(), unless TTY_COMPATIBLE or
+    FORCE_COLOR say otherwise): when not, it prints no style and draws no bar, and provgraph
+    need not load it (~25 ms)."""
     compatible = os.environ.get("TTY_COMPATIBLE", "")
     if compatible in ("0", "1"):
-        return compatible == "0"
+        return compatible == "1"
     force = os.environ.get("FORCE_COLOR")
     if force is not None:
-        return force == ""
-    return not sys.stdout.isatty()
+        return force != ""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def plain_stdout() -> bool:
+    """Whether lines go to stdout as they are (rich would add no style there)."""
+    return not terminal(sys.stdout)
 
 
 #: One line of styled text: (text, rich style or "") pieces, the text already printable().
@@ -148,7 +156,11 @@ def answered(query: Callable[[Repository, Any], T]) -> T:
 
 @contextmanager
 def progress_bar(description: str):
-    """A progress callback(done, total) drawing a bar on a terminal (nothing otherwise)."""
+    """A progress callback(done, total) drawing a bar on a terminal (nothing otherwise,
+    without loading rich)."""
+    if not terminal(sys.stderr):
+        yield lambda done, total: None
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

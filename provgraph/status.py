@@ -40,6 +40,7 @@ def status(repo: Repository) -> Status:
     from provgraph.capture import recovery
     from provgraph.config import Config
     from provgraph.journal import quarantine
+    from provgraph.journal.fresh import record_count
     from provgraph.journal.indexer import index_status
     from provgraph.journal.records import Journal
 
@@ -51,11 +52,11 @@ def status(repo: Repository) -> Status:
     else:
         recovery.remove_abandoned_scratch(repo)
     journal = Journal(repo)
+    tips = _tips(repo, journal)
     config = Config(repo.root, repo.prov_dir)
     return Status(
         repository=str(repo.root), project=repo.project, clone=repo.clone_id,
-        journal={"ref": journal.ref, "chains": len(_tips(repo, journal)),
-                 "records": journal.count()},
+        journal={"ref": journal.ref, "chains": len(tips), "records": record_count(repo, tips)},
         index=index_status(repo),
         quarantine=quarantine.listing(journal),
         running=[marker.record["record"]["command"] for marker in recovery.markers(repo)],

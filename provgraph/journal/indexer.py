@@ -496,7 +496,7 @@ def index_status(repo: Repository) -> dict:
     indexed = _read_tips(repo) or {}
     path = Path(repo.prov_path("index.duckdb"))
     args = list(tips.values()) + [f"^{oid}" for oid in indexed.values() if oid]
-    total = int(repo.git("rev-list", "--count", *tips.values()).decode()) if tips else 0
+    total = fresh.record_count(repo, tips)
     pending = (0 if not tips or indexed == tips
                else int(repo.git("rev-list", "--count", *args).decode()))
     return {"path": str(path), "exists": path.exists(), "records": total - pending,

@@ -174,3 +174,41 @@ def test_the_copy_notes_what_it_was_made_from(repo: Repo):
     assert marks["stamp"] == stamp
     assert json.loads(marks["tips"]) == json.loads(
         (repo.root / ".git" / "prov" / "index.tips").read_text())
+
+
+def expected_count(repo: Repo) -> int:
+    refs = repo.git("for-each-ref", "--format=%(objectname)", "refs/prov/journal/").split()
+    return int(repo.git("rev-list", "--count", *refs)) if refs else 0
+
+
+def counted(repo: Repo) -> tuple[int, int]:
+    info = json.loads(repo.ok("status", "--json").stdout)
+    return info["journal"]["records"], info["index"]["records"] + info["index"]["pending"]
+
+
+def test_the_journal_count_stays_exact_across_captures_pulls_and_damage(repo: Repo,
+                                                                        tmp_path: Path):
+    """`prov status` counts records from a noted count and what changed since: the same
+    number git counts, after captures, a pull, a chain gone, a damaged note."""
+    history(repo)
+    assert counted(repo) == (expected_count(repo),) * 2
+    repo.ok("sh", "-c", "cat b.txt > d.txt")
+    assert counted(repo) == (expected_count(repo),) * 2
+    bob = clone_through_remote(repo, tmp_path)
+    repo.ok("push")
+    bob.write("bob.txt", "bob\n")
+    bob.ok("sh", "-c", "cat bob.txt > both.txt")
+    assert counted(bob) == (1, 1)
+    bob.ok("pull")
+    assert counted(bob) == (expected_count(bob),) * 2 == (expected_count(repo) + 1,) * 2
+    alice_chain = [ref for ref in bob.git("for-each-ref", "--format=%(refname)",
+                                          "refs/prov/journal/").split()
+                   if not ref.endswith(json.loads(bob.ok("status", "--json").stdout)
+                                       ["clone"])]
+    bob.git("update-ref", "-d", alice_chain[0])  # a chain gone: its records no longer count
+    assert counted(bob)[0] == expected_count(bob) == 1
+    note = bob.root / ".git" / "prov" / "journal-count.json"
+    note.write_text("{not json")
+    assert counted(bob)[0] == expected_count(bob)
+    note.write_text(json.dumps({"tips": {"x": "0" * 40}, "count": 7}))  # a tip git lacks
+    assert counted(bob)[0] == expected_count(bob)
