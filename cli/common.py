@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -15,6 +15,8 @@ from provgraph.text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+T = TypeVar("T")
 
 
 class LazyConsole:
@@ -44,8 +46,52 @@ def _stdout_console() -> Console:
             raise SystemExit(0)
 
     # Piped output is never cut to a width: a script reading it gets whole lines.
-    return StdoutConsole(highlight=False, soft_wrap=True,
+    return StdoutConsole(highlight=False, soft_wrap=True, emoji=False,
                          width=None if sys.stdout.isatty() else 100_000)
+
+
+def terminal(stream: Any) -> bool:
+    """Whether rich takes `stream` for a terminal (its isatty(), unless TTY_COMPATIBLE or
+    FORCE_COLOR say otherwise): when not, it prints no style and draws no bar, and provgraph
+    need not load it (~25 ms)."""
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "1"
+    force = os.environ.get("FORCE_COLOR")
+    if force is not None:
+        return force != ""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def plain_stdout() -> bool:
+    """Whether lines go to stdout as they are (rich would add no style there)."""
+    return not terminal(sys.stdout)
+
+
+#: One line of styled text: (text, rich style or "") pieces, the text already printable().
+Styled = list[tuple[str, str]]
+
+
+def print_lines(lines: Iterable[Styled]) -> None:
+    """Print styled lines: through rich on a terminal, as plain text otherwise (what rich
+    would print there, without its cost)."""
+    if plain_stdout():
+        write = sys.stdout.write
+        try:
+            for line in lines:
+                write("".join(text for text, _style in line) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `prov log | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(0) from None
+        return
+    from rich.text import Text
+
+    for line in lines:
+        console.print(Text.assemble(*line))
 
 
 def _stderr_console() -> Console:
@@ -84,9 +130,37 @@ def opened_index(rebuild: bool = False, read_only: bool = False):
         store.close()
 
 
+def answered(query: Callable[[Repository, Any], T]) -> T:
+    """`query(repo, store)` on the index as every read sees it: from the search copy when
+    nothing is new since it was made (`provgraph.journal.fresh`: no DuckDB, no git process),
+    else the full way (catch-up, DuckDB), which readies the copy for the next read."""
+    import sqlite3
+
+    from provgraph.journal import fresh
+
+    repo = repository()
+    copy = fresh.current_copy(repo)
+    if copy is not None:
+        try:
+            return query(repo, copy)
+        except sqlite3.DatabaseError:
+            fresh.forget(repo)  # damaged: answered the full way below, and made again
+        finally:
+            copy.close()
+    with opened_index() as (repo, store):
+        found = query(repo, store)
+        marking = fresh.copy(repo, store)
+    fresh.mark(repo, marking)
+    return found
+
+
 @contextmanager
 def progress_bar(description: str):
-    """A progress callback(done, total) drawing a bar on a terminal (nothing otherwise)."""
+    """A progress callback(done, total) drawing a bar on a terminal (nothing otherwise,
+    without loading rich)."""
+    if not terminal(sys.stderr):
+        yield lambda done, total: None
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import click
-from rich.tree import Tree
 
-from provgraph.cli.common import console, find_node, json_out, opened_index, safe
+from provgraph.cli.common import answered, console, find_node, json_out, safe
 
 
 def _label(step, descendants: bool, parent=None) -> str:
@@ -37,7 +36,7 @@ def _label(step, descendants: bool, parent=None) -> str:
     return f"[dim]{verb}[/] {text}" if step.relation else text
 
 
-def _tree(step, tree: Tree, descendants: bool) -> None:
+def _tree(step, tree, descendants: bool) -> None:
     for child in step.children:
         _tree(child, tree.add(_label(child, descendants, step)), descendants)
 
@@ -55,13 +54,14 @@ def command(reference: str, descendants: bool, depth: int | None, revisions: boo
     tree."""
     from provgraph.queries.lineage import ancestors
     from provgraph.queries.lineage import descendants as walk_down
-    with opened_index() as (repo, store):
-        node = find_node(repo, store, reference)
-        walk = walk_down if descendants else ancestors
-        root = walk(store, node, depth, revisions)
+    walk = walk_down if descendants else ancestors
+    root = answered(lambda repo, store: walk(store, find_node(repo, store, reference), depth,
+                                             revisions))
     if as_json:
         json_out(root.to_dict())
         return
+    from rich.tree import Tree
+
     tree = Tree(_label(root, descendants))
     _tree(root, tree, descendants)
     console.print(tree)

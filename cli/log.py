@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import click
 
-from provgraph.cli.common import console, json_out, opened_index, safe
+from provgraph.cli.common import Styled, answered, json_out, print_lines
 from provgraph.text import printable
 
 
@@ -23,13 +25,35 @@ def _duration(props: dict) -> str:
     return f"{seconds:.2f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
 
 
-def _status(props: dict) -> str:
+def _status(props: dict) -> tuple[str, str]:
     if props.get("status") == "interrupted":
-        return "[yellow]interrupted[/]"
+        return ("interrupted", "yellow")
     code = props.get("exit_code")
     if code is None:
-        return ""  # an imported activity may say nothing of how it ended
-    return f"[green]exit {code}[/]" if code == 0 else f"[red]exit {safe(code)}[/]"
+        return ("", "")  # an imported activity may say nothing of how it ended
+    return (f"exit {printable(code)}", "green" if code == 0 else "red")
+
+
+def _lines(entries: list) -> Iterator[Styled]:
+    """Each activity as styled lines (rich styles; plain text when piped)."""
+    for entry in entries:
+        props = entry.activity.properties
+        agents = ", ".join(a.name for a in entry.agents) or "unknown agent"
+        yield [(printable(entry.activity.id), "bold cyan"),
+               (f"  {printable(_when(props.get('started')))}  ", ""),
+               (printable(agents), "bold"), ("  ", ""), _status(props), ("  ", ""),
+               (_duration(props), "dim")]
+        if props.get("command"):
+            yield [(f"    {printable(props['command'])}", "")]
+        if props.get("message"):
+            yield [("    ", ""), (f"{'note':<10}", "dim"), (f" {printable(props['message'])}", "")]
+        for title, names in (("used", [n.name for n in entry.used]),
+                             ("generated", [n.name for n in entry.generated]),
+                             ("deleted", props.get("deleted") or [])):
+            if names:
+                yield [("    ", ""), (f"{title:<10}", "dim"),
+                       (" " + printable(", ".join(map(str, names))), "")]
+        yield []
 
 
 @click.command("log")
@@ -39,27 +63,11 @@ def command(limit: int | None, as_json: bool) -> None:
     """What happened, newest first: time, agent, command, exit status, files."""
     from provgraph.queries.log import log
 
-    with opened_index() as (_repo, store):
-        entries = log(store, limit)
+    entries = answered(lambda _repo, store: log(store, limit))
     if as_json:
         json_out([entry.to_dict() for entry in entries])
         return
     if not entries:
-        console.print("No activities recorded yet: run a command with `prov CMD`.")
+        print_lines([[("No activities recorded yet: run a command with `prov CMD`.", "")]])
         return
-    for entry in entries:
-        props = entry.activity.properties
-        agents = ", ".join(a.name for a in entry.agents) or "unknown agent"
-        started = _when(props.get("started"))
-        console.print(f"[bold cyan]{safe(entry.activity.id)}[/]  {safe(started)}  "
-                      f"[bold]{safe(agents)}[/]  {_status(props)}  [dim]{_duration(props)}[/]")
-        if props.get("command"):
-            console.print(f"    {printable(props['command'])}", markup=False)
-        if props.get("message"):
-            console.print(f"    [dim]{'note':<10}[/] {safe(props['message'])}")
-        for title, names in (("used", [n.name for n in entry.used]),
-                             ("generated", [n.name for n in entry.generated]),
-                             ("deleted", props.get("deleted") or [])):
-            if names:
-                console.print(f"    [dim]{title:<10}[/] " + safe(", ".join(map(str, names))))
-        console.print()
+    print_lines(_lines(entries))

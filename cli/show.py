@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
-from provgraph.cli.common import console, find_node, json_out, opened_index, safe
+from provgraph.cli.common import answered, console, find_node, json_out, safe
 
 
 @click.command("show")
@@ -16,11 +15,13 @@ def command(reference: str, as_json: bool) -> None:
     'caffe train #14'), an id or a node's name."""
     from provgraph.queries.nodes import view
 
-    with opened_index() as (repo, store):
-        shown = view(store, find_node(repo, store, reference), repo.root)
+    shown = answered(lambda repo, store: view(store, find_node(repo, store, reference),
+                                              repo.root))
     if as_json:
         json_out(shown.to_dict())
         return
+    from rich.table import Table
+
     node, gone = shown.node, shown.gone
     console.print(f"[bold]{safe(node.label)}[/] [cyan]{safe(node.id)}[/]  "
                   f"[bold]{safe(node.name)}[/]")

@@ -10,6 +10,10 @@ from typing import Any
 
 from provgraph.repo import Repository
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from provgraph.journal.records import Journal
+
 
 @dataclass
 class Status:
@@ -25,6 +29,7 @@ class Status:
     large_file_limit: int
     tracing: dict[str, Any]  # unavailable (why, or None), mechanism, ignored {mode, recorded}
     neo4j: dict[str, Any] | None  # None when not configured
+    retention: dict[str, Any]  # keep_last, keep_days: `prov gc`'s policy ([retention])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -34,24 +39,32 @@ def status(repo: Repository) -> Status:
     """The status of `repo`, after finishing the records of killed captures (as every
     reader does)."""
     from provgraph.capture import recovery
-    from provgraph.capture.command import recover
     from provgraph.config import Config
     from provgraph.journal import quarantine
+    from provgraph.journal.fresh import record_count
     from provgraph.journal.indexer import index_status
     from provgraph.journal.records import Journal
 
     repo.ensure_prov_dir()
-    recover(repo)
+    if recovery.abandoned(repo):  # the capture machinery loads only when it has work
+        from provgraph.capture.command import recover
+
+        recover(repo)
+    else:
+        recovery.remove_abandoned_scratch(repo)
     journal = Journal(repo)
+    tips = _tips(repo, journal)
     config = Config(repo.root, repo.prov_dir)
     return Status(
         repository=str(repo.root), project=repo.project, clone=repo.clone_id,
-        journal={"ref": journal.ref, "chains": len(journal.tips()), "records": journal.count()},
+        journal={"ref": journal.ref, "chains": len(tips), "records": record_count(repo, tips)},
         index=index_status(repo),
         quarantine=quarantine.listing(journal),
         running=[marker.record["record"]["command"] for marker in recovery.markers(repo)],
         large_file_limit=config.large_file_limit,
-        tracing=_tracing(repo, config), neo4j=_neo4j(repo, config))
+        tracing=_tracing(repo, config), neo4j=_neo4j(repo, config),
+        retention={"keep_last": config.retention_keep_last,
+                   "keep_days": config.retention_keep_days})
 
 
 def _tracing(repo: Repository, config: Any) -> dict[str, Any]:
@@ -83,3 +96,11 @@ def _neo4j(repo: Repository, config: Any) -> dict[str, Any] | None:
     return {"uri": target.uri, "database": target.database,
             "pending": sync.pending(repo, target), "synced_at": state.get("synced_at"),
             "error": redact_text(error) if isinstance(error, str) else error}
+
+
+def _tips(repo: Repository, journal: Journal) -> dict[str, str]:
+    """The journal's chains, from the ref files when they can say (no git process)."""
+    from provgraph.journal.fresh import journal_tips
+
+    found = journal_tips(repo)
+    return journal.tips() if found is None else found

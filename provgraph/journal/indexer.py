@@ -25,7 +25,7 @@ from typing import Any
 
 from provgraph import gitio
 from provgraph.capture.snapshot import locked
-from provgraph.journal import quarantine
+from provgraph.journal import fresh, quarantine
 from provgraph.journal.records import Entry, Journal, Requarantined
 from provgraph.journal.replay import Replay, Resolved, ignored_oid
 from provgraph.journal.schema import shown
@@ -425,6 +425,7 @@ def _open_index(repo: Repository, path: Path, progress: Progress | None, rebuild
             raise
         store.close()  # written by another provgraph version: migrate below
     with locked(repo.prov_path("index-update.lock")):
+        fresh.stamp_index(repo)  # copies noted before no longer answer for the index
         store = EmbeddedStore(path)
         try:
             indexer = Indexer(repo, store)
@@ -441,6 +442,7 @@ def _open_index(repo: Repository, path: Path, progress: Progress | None, rebuild
             quarantine.save_index_verdicts(repo, indexer.verdicts)
         gitio.write_file_atomic(_tips_file(repo), json.dumps(store.meta("tips", {})).encode(),
                                 durable=False)
+        fresh.stamp_index(repo)
         return store
 
 
@@ -456,11 +458,13 @@ def index_status(repo: Repository) -> dict:
 
     Answered from git and the index's note of what it replayed, without opening DuckDB.
     """
-    tips = Journal(repo).tips()
+    tips = fresh.journal_tips(repo)  # read from the ref files: no process
+    tips = Journal(repo).tips() if tips is None else tips
     indexed = _read_tips(repo) or {}
     path = Path(repo.prov_path("index.duckdb"))
     args = list(tips.values()) + [f"^{oid}" for oid in indexed.values() if oid]
-    pending = int(repo.git("rev-list", "--count", *args).decode()) if tips else 0
-    total = int(repo.git("rev-list", "--count", *tips.values()).decode()) if tips else 0
+    total = fresh.record_count(repo, tips)
+    pending = (0 if not tips or indexed == tips
+               else int(repo.git("rev-list", "--count", *args).decode()))
     return {"path": str(path), "exists": path.exists(), "records": total - pending,
             "pending": pending}

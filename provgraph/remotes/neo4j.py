@@ -124,9 +124,13 @@ def sync(repo: Repository, progress: Progress | None = None, full: bool = False,
                 since = 0 if (full or rebuild) else state["generation"]
                 generation, tips = index.generation, index.meta("tips", {})
                 total = index.count_since(since)
+            from provgraph.stores.neo4j import SCHEMA
+
             with target.store(repo.project) as neo:
                 neo.check()
-                neo.ensure_schema()
+                if full or rebuild or state.get("schema") != SCHEMA:
+                    neo.ensure_schema()  # once per target: a dozen statements to plan
+                    state["schema"] = SCHEMA
                 if rebuild:
                     neo.delete_project()
                 if isinstance(state.get("moved_from"), str):
@@ -152,7 +156,7 @@ def sync(repo: Repository, progress: Progress | None = None, full: bool = False,
             raise
         _save_state(repo, {"target": target.key, "project": repo.project,
                            "generation": generation, "tips": tips, "synced_at": now(),
-                           "error": None})
+                           "error": None, "schema": state.get("schema")})
         _log(repo, f"synced {sent} elements (generations {since}..{generation}) to {target.uri}")
     if skipped:
         _skipped(repo, skipped)

@@ -53,6 +53,10 @@ ENDPOINTS = {
     WAS_DERIVED_FROM: (ENTITY, ENTITY),
 }
 
+#: Names the constraints and indexes `ensure_schema` makes: change it with them, and every
+#: target gets them at its next sync (a sync remembers, per target, the SCHEMA it made).
+SCHEMA = "2026-12 (project, id) unique; name, project, path indexed"
+
 #: Rows per statement (PROV_NEO4J_BATCH overrides: smaller for a slow link, larger for bulk).
 BATCH = int(os.environ.get("PROV_NEO4J_BATCH") or 5000)
 
@@ -124,6 +128,8 @@ class Neo4jStore:
     # -- writing -----------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
+        """Constraints and indexes (SCHEMA names this set: a sync remembers it per target and
+        runs this again only when SCHEMA changes or the graph is sent whole)."""
         for label in LABELS:
             low = label.lower()
             # an id is unique within a project, not across the database (provgraph before
@@ -136,8 +142,39 @@ class Neo4jStore:
                          f"FOR (n:{label}) ON (n.{key})")
 
     def write(self, nodes: Iterable[Node], edges: Iterable[Edge]) -> int:
-        """MERGE nodes, then relationships, in batches; returns how many elements were sent."""
+        """MERGE nodes, then relationships; returns how many elements were sent.
+
+        Statements of up to BATCH rows each, grouped into transactions of about BATCH rows
+        (a small sync is one commit, one flush of Neo4j's log, where a transaction per
+        statement paid one for each label and relation type)."""
+        groups: list[list[tuple[str, list[dict[str, Any]]]]] = [[]]
+        weight = 0
+        for statement in self._statements(nodes, edges):
+            if weight >= BATCH:
+                groups.append([])
+                weight = 0
+            groups[-1].append(statement)
+            weight += len(statement[1])
         sent = 0
+        try:
+            with self.driver.session(database=self.database) as session:
+                for group in groups:
+                    if group:
+                        session.execute_write(self._run_all, group)
+                        sent += sum(len(rows) for _cypher, rows in group)
+        except (DriverError, Neo4jError, OSError) as exc:
+            raise StoreUnavailable(f"Neo4j at {self.uri}: {_reason(exc)}") from None
+        return sent
+
+    def _run_all(self, tx, statements: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        for cypher, rows in statements:
+            tx.run(cypher, rows=rows, project=self.project).consume()
+
+    def _statements(self, nodes: Iterable[Node], edges: Iterable[Edge]
+                    ) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The statements writing nodes, then relationships: (Cypher, rows) pairs, the rows
+        always a parameter."""
+        statements: list[tuple[str, list[dict[str, Any]]]] = []
         by_label: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
         for node in nodes:
             props = {**node.properties, "id": node.id, "project": self.project}
@@ -147,11 +184,9 @@ class Neo4jStore:
                 {"id": node.id, "props": props})
         for (label, also), rows in sorted(by_label.items()):
             extra = "".join(f" SET n:{kind}" for kind in also)  # from LABELS only
-            for chunk in _chunks(rows):
-                self.run(f"UNWIND $rows AS row "
-                         f"MERGE (n:{label} {{project: $project, id: row.id}}) "
-                         f"SET n = row.props{extra}", rows=chunk)
-                sent += len(chunk)
+            statements += [(f"UNWIND $rows AS row "
+                            f"MERGE (n:{label} {{project: $project, id: row.id}}) "
+                            f"SET n = row.props{extra}", chunk) for chunk in _chunks(rows)]
         by_type: dict[tuple[str, bool], list[dict[str, Any]]] = {}
         for edge in edges:
             relation = edge.identity[3]
@@ -173,10 +208,8 @@ class Neo4jStore:
                          "FOREACH (r IN found | SET r = row.props) "
                          "FOREACH (_ IN CASE WHEN size(found) = 0 THEN [1] ELSE [] END | "
                          f"CREATE (a)-[r:{kind}]->(b) SET r = row.props)")
-            for chunk in _chunks(rows):
-                self.run(ends + merge, rows=chunk)
-                sent += len(chunk)
-        return sent
+            statements += [(ends + merge, chunk) for chunk in _chunks(rows)]
+        return statements
 
     def delete_project(self) -> None:
         """Remove every node of this project (and its relationships), in small transactions

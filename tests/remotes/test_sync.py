@@ -221,3 +221,35 @@ def test_credentials_come_from_the_environment_or_this_clone(synced, neo4j_uri):
     assert rows == [{"x": 42}]
     bad = synced.prov("cypher", "RETURN 1", env={"PROV_NEO4J_URI": "bolt://127.0.0.1:1"})
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+
+
+def _schema_names(neo4j) -> set[str]:
+    names = {row["name"] for row in neo4j.run("SHOW INDEXES YIELD name RETURN name")}
+    return names | {row["name"] for row in neo4j.run("SHOW CONSTRAINTS YIELD name RETURN name")}
+
+
+def test_the_schema_is_made_once_per_target_and_remembered(repo, spare):
+    """The first sync with a target makes the constraints and indexes and notes it; later
+    syncs do not run those statements again (an index dropped by hand stays dropped), a
+    --full sync does. The spare server: no other test makes the schema there meanwhile."""
+    from provgraph.stores.neo4j import SCHEMA
+
+    repo.ok("config", "set", "neo4j.uri", spare.uri)
+    repo.ok("config", "set", "neo4j.autosync", "false")
+    repo.ok("sh", "-c", "echo 1 > a.txt")
+    repo.ok("sync")
+    state = json.loads(repo.read(".git/prov/neo4j-sync.json"))
+    assert state["schema"] == SCHEMA
+    with neo4j_store(repo) as neo4j:
+        assert {"provgraph_entity_project_id", "provgraph_agent_name"} <= _schema_names(neo4j)
+        neo4j.run("DROP INDEX provgraph_agent_name")
+    repo.ok("sh", "-c", "echo 2 > b.txt")
+    repo.ok("sync")
+    with neo4j_store(repo) as neo4j:
+        assert "provgraph_agent_name" not in _schema_names(neo4j)
+        assert neo4j.counts()["Activity"] == 2
+    repo.ok("sync", "--full")
+    with neo4j_store(repo) as neo4j:
+        assert "provgraph_agent_name" in _schema_names(neo4j)
+    with repo.store() as embedded, neo4j_store(repo) as neo4j:
+        assert_same(graph(neo4j), graph(embedded))
