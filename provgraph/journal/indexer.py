@@ -489,11 +489,13 @@ def index_status(repo: Repository) -> dict:
 
     Answered from git and the index's note of what it replayed, without opening DuckDB.
     """
-    tips = Journal(repo).tips()
-    indexed = _read_tips(repo) or {}
+    journal = Journal(repo)
+    tips = journal.tips()
+    indexed = {chain: oid for chain, oid in (_read_tips(repo) or {}).items() if oid}
     path = Path(repo.prov_path("index.duckdb"))
-    args = list(tips.values()) + [f"^{oid}" for oid in indexed.values() if oid]
-    pending = int(repo.git("rev-list", "--count", *args).decode()) if tips else 0
-    total = int(repo.git("rev-list", "--count", *tips.values()).decode()) if tips else 0
+    total = journal.count(tips)  # from the quarantine's ledger: no walk of the history
+    # what the index lacks: a walk of the new records only (all of them when nothing is indexed)
+    args = list(tips.values()) + [f"^{oid}" for oid in indexed.values()]
+    pending = int(repo.git("rev-list", "--count", *args).decode()) if tips and indexed else total
     return {"path": str(path), "exists": path.exists(), "records": total - pending,
             "pending": pending}

@@ -69,7 +69,6 @@ def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
     """Fetch every journal chain of `remote` and take in the records this clone lacks."""
     remote = _remote(repo, remote)
     staging = f"{INCOMING}{remote.replace('/', '_').replace(':', '_')}/"
-    before = Journal(repo).count()
     named = f"{staging.rstrip('/')}.project"
     # the project ref, if the remote has one (a glob: a missing ref is no error)
     repo.git("fetch", "--quiet", "--no-tags", remote, f"+{REF_PREFIX}*:{staging}*",
@@ -82,6 +81,7 @@ def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
     held = _held(repo)
     own = repo.clone_id
     updated, diverged, refused = [], [], []
+    records = 0
     try:
         for chain, theirs in sorted(incoming.items()):
             ours = local.get(chain)
@@ -95,10 +95,12 @@ def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
                 continue
             gitio.update_ref(repo.common_dir, REF_PREFIX + chain, theirs, ours, repo.root)
             updated.append(chain)
+            # the records that arrived, walked alone (not the whole history, twice)
+            records += int(repo.git("rev-list", "--count", theirs,
+                                    *([f"^{ours}"] if ours else [])).decode())
     finally:
         for chain in incoming:
             repo.git("update-ref", "-d", staging + chain, check=False)
-    records = Journal(repo).count() - before
     quarantined = 0
     if updated:
         from provgraph.journal.indexer import open_index
