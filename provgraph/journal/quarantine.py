@@ -235,22 +235,35 @@ def judge(repo: Repository, journal, tips: dict[str, str]) -> Ledger:
         ledger = _load(repo)
         if _covers(ledger, tips):
             return ledger
-        claims = Claims(repo)
+        import sqlite3
+
         try:
-            if set(ledger.tips) - set(tips) or claims.tips() != ledger.tips:
-                ledger = Ledger()  # a chain is gone, or the claims are out of step: start over
-                claims.clear()
-            try:
-                _judge_new(repo, journal, ledger, tips, claims)
-            except gitio.GitError:  # a commit judged before is gone (a chain was replaced)
-                ledger = Ledger()
-                claims.clear()
-                _judge_new(repo, journal, ledger, tips, claims)
-            claims.save(ledger.claims, ledger.tips)
-        finally:
-            claims.close()
+            ledger = _judge_with_claims(repo, journal, ledger, tips)
+        except sqlite3.DatabaseError:  # the claims database is damaged: derived, made again
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(_path(repo, CLAIMS_FILE))
+            ledger = _judge_with_claims(repo, journal, Ledger(), tips)
         gitio.write_file_atomic(_path(repo), json.dumps(ledger.to_json()).encode(),
                                 durable=False)
+    return ledger
+
+
+def _judge_with_claims(repo: Repository, journal, ledger: Ledger, tips: dict[str, str]
+                       ) -> Ledger:
+    claims = Claims(repo)
+    try:
+        if set(ledger.tips) - set(tips) or claims.tips() != ledger.tips:
+            ledger = Ledger()  # a chain is gone, or the claims are out of step: start over
+            claims.clear()
+        try:
+            _judge_new(repo, journal, ledger, tips, claims)
+        except gitio.GitError:  # a commit judged before is gone (a chain was replaced)
+            ledger = Ledger()
+            claims.clear()
+            _judge_new(repo, journal, ledger, tips, claims)
+        claims.save(ledger.claims, ledger.tips)
+    finally:
+        claims.close()
     return ledger
 
 
