@@ -16,7 +16,7 @@ from conftest import Repo, git_env
 #: What `prov` makes again from git and the journal (the README's "Where it is kept").
 DERIVED = ["index.duckdb", "search.sqlite", "snapshot-index", "snapshot.json", "last-snapshot",
            "index.tips", "quarantine.json", "quarantine-index.json", "fileview/views.json",
-           "entry-points.json", "project", "ignored.json"]
+           "entry-points.json", "project", "ignored.json", "quarantine-claims.sqlite"]
 DAMAGE = ["deleted", "emptied", "truncated", "garbage", "wrong-type JSON"]
 #: What reads the files above: the index, the search index (lineage and segments walk it),
 #: a capture (snapshots, markers), the views, and the rebuild the README recommends.

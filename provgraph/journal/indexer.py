@@ -460,11 +460,12 @@ def index_status(repo: Repository) -> dict:
     """
     tips = fresh.journal_tips(repo)  # read from the ref files: no process
     tips = Journal(repo).tips() if tips is None else tips
-    indexed = _read_tips(repo) or {}
+    indexed = {chain: oid for chain, oid in (_read_tips(repo) or {}).items() if oid}
     path = Path(repo.prov_path("index.duckdb"))
-    args = list(tips.values()) + [f"^{oid}" for oid in indexed.values() if oid]
-    total = fresh.record_count(repo, tips)
+    total = fresh.record_count(repo, tips)  # from the count noted at earlier tips
+    # what the index lacks: a walk of the new records only (all of them when nothing is indexed)
+    args = list(tips.values()) + [f"^{oid}" for oid in indexed.values()]
     pending = (0 if not tips or indexed == tips
-               else int(repo.git("rev-list", "--count", *args).decode()))
+               else int(repo.git("rev-list", "--count", *args).decode()) if indexed else total)
     return {"path": str(path), "exists": path.exists(), "records": total - pending,
             "pending": pending}

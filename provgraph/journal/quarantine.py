@@ -17,9 +17,13 @@ Every record is judged before any reader gets it (`Journal.entries` yields only 
 Imported graphs (`kind: "graph"`) are judged by the indexer, which knows which node each
 record makes (`provgraph.journal.indexer`); its verdicts are kept next to these.
 
-What was judged is a derived file, `.git/prov/quarantine.json` (rebuilt from the journal when
-missing; `prov rebuild` starts it afresh), with the journal tips it covers, so only new records
-are read. A verdict may come after a record was first accepted (Mallory's copy of Bob's old
+What was judged is derived: `.git/prov/quarantine.json` (the journal tips it covers, the
+quarantined records, records judged per chain) and `.git/prov/quarantine-claims.sqlite` (every
+capture record's activity-id claim, looked up by id), both rebuilt from the journal when missing
+or damaged; `prov rebuild` starts them afresh. Only new records are read, and only the claims of
+their ids: judging what a pull brought costs what it brought, whatever the history's length.
+
+A verdict may come after a record was first accepted (Mallory's copy of Bob's old
 id arrives after Bob's record): `Ledger.stale` tells a reader that read the victim
 incrementally to read again from the start (`journal.Requarantined`).
 """
@@ -46,8 +50,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from provgraph.journal.records import Journal
 
-VERSION = 1
+VERSION = 2  # 1 kept every claim in the JSON file, read in full by every reader
 FILE = "quarantine.json"
+CLAIMS_FILE = "quarantine-claims.sqlite"
 INDEX_FILE = "quarantine-index.json"  # the indexer's verdicts (imported graphs)
 SLIM = ("id", "before", "after", "prev", "nonce", "format")  # what a capture's further checks read
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,79}\Z")
@@ -58,7 +63,8 @@ class Ledger:
     """What has been judged: the tips covered, activity-id claims, the quarantined records."""
 
     tips: dict[str, str] = field(default_factory=dict)
-    # activity id -> [[chain, commit, proven, n]] of every sound capture record claiming it
+    # activity id -> [[chain, commit, proven, n]] of every sound capture record claiming it:
+    # only the ids judged just now (the rest are in the claims database, `Claims`)
     claims: dict[str, list[list[Any]]] = field(default_factory=dict)
     # "<chain> <commit>" -> {"chain", "commit", "n", "id", "reason", "rule", "cause"}
     rejected: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -96,8 +102,8 @@ class Ledger:
         return False
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": VERSION, "tips": self.tips, "claims": self.claims,
-                "rejected": self.rejected, "counts": self.counts}
+        return {"version": VERSION, "tips": self.tips, "rejected": self.rejected,
+                "counts": self.counts}
 
 
 def _reaches(repo: Repository, tip: str, commit: str) -> bool:
@@ -117,12 +123,8 @@ def _load(repo: Repository) -> Ledger:
     data = state.read_json(_path(repo))
     if not (isinstance(data, dict) and data.get("version") == VERSION):
         return Ledger()
-    ledger = Ledger(data.get("tips"), data.get("claims"), data.get("rejected"),
-                    data.get("counts", {}))
+    ledger = Ledger(data.get("tips"), {}, data.get("rejected"), data.get("counts", {}))
     sound = (state.dict_of(ledger.tips, str, str)
-             and state.dict_of(ledger.claims, str, list)
-             and all(state.list_of(c, list) and all(len(x) == 4 for x in c)
-                     for c in ledger.claims.values())
              and state.dict_of(ledger.rejected, str, dict)
              and all(isinstance(r.get("chain"), str) and isinstance(r.get("commit"), str)
                      and isinstance(r.get("reason"), str) and "id" in r
@@ -133,9 +135,92 @@ def _load(repo: Repository) -> Ledger:
     return ledger if sound else Ledger()
 
 
+class Claims:
+    """The activity-id claims of every sound capture record judged, in SQLite (the standard
+    library's; this is the reading side, never `prov CMD`), so that judging new records reads
+    the claims of their ids only. It notes the tips it covers, written in the same transaction
+    as the claims: a database out of step with `quarantine.json` (a judge killed between the
+    two writes, a file lost or damaged) sends the ledger back to judging everything."""
+
+    def __init__(self, repo: Repository):
+        import sqlite3
+
+        self.path = _path(repo, CLAIMS_FILE)
+        try:
+            self.db = self._open(sqlite3)
+        except sqlite3.DatabaseError:  # damaged: derived, so made again
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            self.db = self._open(sqlite3)
+
+    def _open(self, sqlite3: Any) -> Any:
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=DELETE")
+            db.execute("CREATE TABLE IF NOT EXISTS claims (id TEXT NOT NULL, chain TEXT NOT NULL,"
+                       " record TEXT NOT NULL, proven INTEGER NOT NULL, n INTEGER NOT NULL,"
+                       " seq INTEGER NOT NULL, PRIMARY KEY (id, seq)) WITHOUT ROWID")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            db.execute("SELECT count(*) FROM meta").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def tips(self) -> dict[str, str] | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'tips'").fetchone()
+        try:
+            found = json.loads(row[0]) if row else {}
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) else None
+
+    def of(self, ids: Iterable[str]) -> dict[str, list[list[Any]]]:
+        """The claims on each of `ids` that has any."""
+        ids = sorted(set(ids))
+        found: dict[str, list[list[Any]]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self.db.execute(
+                "SELECT id, chain, record, proven, n FROM claims WHERE id IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY id, seq", chunk)
+            for activity, chain, record, proven, n in rows:
+                found.setdefault(activity, []).append([chain, record, bool(proven), n])
+        return found
+
+    def save(self, claims: dict[str, list[list[Any]]], tips: dict[str, str]) -> None:
+        """Replace the claims on these ids, and note the tips now covered, in one transaction."""
+        import sqlite3
+
+        self.db.execute("BEGIN IMMEDIATE")  # judges hold quarantine.lock: no one waits here
+        try:
+            ids = list(claims)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                self.db.execute(f"DELETE FROM claims WHERE id IN ({','.join('?' * len(chunk))})",
+                                chunk)
+            self.db.executemany("INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?)",
+                                [(activity, c[0], c[1], int(bool(c[2])), c[3], seq)
+                                 for activity, found in claims.items()
+                                 for seq, c in enumerate(found)])
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('tips', ?)", (json.dumps(tips),))
+            self.db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise
+
+    def clear(self) -> None:
+        self.db.execute("DELETE FROM claims")
+        self.db.execute("DELETE FROM meta")
+
+    def close(self) -> None:
+        self.db.close()
+
+
 def reset(repo: Repository) -> None:
     """Forget every verdict: the next reader judges the whole journal again."""
-    for name in (FILE, INDEX_FILE):
+    for name in (FILE, INDEX_FILE, CLAIMS_FILE):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(_path(repo, name))
 
@@ -149,15 +234,35 @@ def judge(repo: Repository, journal, tips: dict[str, str]) -> Ledger:
         ledger = _load(repo)
         if _covers(ledger, tips):
             return ledger
-        if set(ledger.tips) - set(tips):  # a chain is gone: judge everything again
-            ledger = Ledger()
+        import sqlite3
+
         try:
-            _judge_new(repo, journal, ledger, tips)
-        except gitio.GitError:  # a commit judged before is gone (a chain was replaced)
-            ledger = Ledger()
-            _judge_new(repo, journal, ledger, tips)
+            ledger = _judge_with_claims(repo, journal, ledger, tips)
+        except sqlite3.DatabaseError:  # the claims database is damaged: derived, made again
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(_path(repo, CLAIMS_FILE))
+            ledger = _judge_with_claims(repo, journal, Ledger(), tips)
         gitio.write_file_atomic(_path(repo), json.dumps(ledger.to_json()).encode(),
                                 durable=False)
+    return ledger
+
+
+def _judge_with_claims(repo: Repository, journal, ledger: Ledger, tips: dict[str, str]
+                       ) -> Ledger:
+    claims = Claims(repo)
+    try:
+        if set(ledger.tips) - set(tips) or claims.tips() != ledger.tips:
+            ledger = Ledger()  # a chain is gone, or the claims are out of step: start over
+            claims.clear()
+        try:
+            _judge_new(repo, journal, ledger, tips, claims)
+        except gitio.GitError:  # a commit judged before is gone (a chain was replaced)
+            ledger = Ledger()
+            claims.clear()
+            _judge_new(repo, journal, ledger, tips, claims)
+        claims.save(ledger.claims, ledger.tips)
+    finally:
+        claims.close()
     return ledger
 
 
@@ -165,7 +270,8 @@ def _covers(ledger: Ledger, tips: dict[str, str]) -> bool:
     return all(ledger.tips.get(chain) == tip for chain, tip in tips.items())
 
 
-def _judge_new(repo: Repository, journal, ledger: Ledger, tips: dict[str, str]) -> None:
+def _judge_new(repo: Repository, journal, ledger: Ledger, tips: dict[str, str],
+               known: Claims) -> None:
     own = repo.clone_id
     hexlen = 64 if repo.object_format == "sha256" else 40
     since = {chain: ledger.tips[chain] for chain in tips if chain in ledger.tips}
@@ -188,6 +294,8 @@ def _judge_new(repo: Repository, journal, ledger: Ledger, tips: dict[str, str]) 
                 fresh.append((chain, commit, n, {key: record[key] for key in SLIM
                                                  if key in record}))
     fresh = _check_trees(repo, ledger, fresh, own, hexlen)
+    ledger.claims = known.of(record["id"] for _c, _k, _n, record in fresh
+                             if record.get("kind") is None)
     before: dict[str, list[list[Any]]] = {}
     for chain, commit, n, record in fresh:
         if record.get("kind") is None:

@@ -266,11 +266,18 @@ class Journal:
                         continue  # not a record commit: ignore rather than fail
                     yield commit, chain, found[2]
 
-    def count(self) -> int:
-        tips = list(self.tips().values())
+    def count(self, tips: dict[str, str] | None = None) -> int:
+        """How many records the chains hold (up to `tips`, default: now), quarantined ones
+        included. Read from the quarantine's ledger, which counts each chain's records as it
+        judges them: what it costs is the records new since the last reader, not the history
+        (`git rev-list --count` walked all of it)."""
+        from provgraph.journal import quarantine
+
+        tips = self.tips() if tips is None else tips
         if not tips:
             return 0
-        return int(self.repo.git("rev-list", "--count", *tips).decode())
+        counts = quarantine.judge(self.repo, self, tips).counts
+        return sum(counts.get(chain, 0) for chain in tips)
 
 
 def _read(repo: Repository, ref: str) -> str | None:

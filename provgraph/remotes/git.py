@@ -144,7 +144,6 @@ def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
     """Fetch every journal chain of `remote` and take in the records this clone lacks."""
     remote = _remote(repo, remote)
     staging = f"{INCOMING}{remote.replace('/', '_').replace(':', '_')}/"
-    before = Journal(repo).count()
     named = f"{staging.rstrip('/')}.project"
     # the project ref, if the remote has one (a glob: a missing ref is no error)
     theirs_content = f"{THEIRS}{remote.replace('/', '_').replace(':', '_')}/"
@@ -158,6 +157,7 @@ def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
     held = _held(repo)
     own = repo.clone_id
     updated, diverged, refused = [], [], []
+    records = 0
     try:
         for chain, theirs in sorted(incoming.items()):
             ours = local.get(chain)
@@ -172,10 +172,12 @@ def pull(repo: Repository, remote: str | None = None) -> dict[str, object]:
                 continue
             gitio.update_ref(repo.common_dir, REF_PREFIX + chain, theirs, ours, repo.root)
             updated.append(chain)
+            # the records that arrived, walked alone (not the whole history, twice)
+            records += int(repo.git("rev-list", "--count", theirs,
+                                    *([f"^{ours}"] if ours else [])).decode())
     finally:
         for chain in incoming:
             repo.git("update-ref", "-d", staging + chain, check=False)
-    records = Journal(repo).count() - before
     quarantined = 0
     if updated:
         from provgraph.journal.indexer import open_index

@@ -105,9 +105,11 @@ def pending(repo: Repository, target: Target) -> int:
     tips = Journal(repo).tips()
     if not tips:
         return 0
-    synced = load_state(repo, target).get("tips", {})
-    args = list(tips.values()) + [f"^{oid}" for oid in synced.values() if oid]
-    return int(repo.git("rev-list", "--count", *args).decode())
+    synced = [oid for oid in load_state(repo, target).get("tips", {}).values() if oid]
+    if not synced:  # everything: counted by the quarantine's ledger, not by a walk
+        return Journal(repo).count(tips)
+    return int(repo.git("rev-list", "--count", *tips.values(), *(f"^{oid}" for oid in synced)
+                        ).decode())
 
 
 def sync(repo: Repository, progress: Progress | None = None, full: bool = False,
