@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -141,3 +142,43 @@ def test_a_catch_up_killed_half_way_is_repaired_by_the_next_read(repo):
     repo.ok("log", "-n", "1")  # the next read repairs
     assert not list(folder.glob(f"{LOAD_PREFIX}*"))
     assert dump(repo) == replayed(repo)
+
+
+def on_a_terminal(repo, *args: str) -> bytes:
+    """What `prov ARGS` shows on a terminal (stdout and stderr both)."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(repo.root)
+        os.execve(PROV, [PROV, *args], {**repo.env, "COLUMNS": "100"})
+    output = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.waitpid(pid, 0)
+    return output
+
+
+def test_a_long_catch_up_shows_progress_in_files_on_a_terminal_only(repo):
+    repo.ok("true")
+    repo.ok("log", "-n", "1")
+    images(repo, range(FILES))
+    repo.ok("true")
+    shown = on_a_terminal(repo, "log", "-n", "1")
+    assert b"indexing the journal" in shown
+    counts = [int(a.replace(b",", b"")) for a, b in re.findall(rb"([\d,]+)/([\d,]+)", shown)
+              if a == b]
+    assert max(counts) == FILES + 1  # one record, and each of its files
+    images(repo, range(FILES, 2 * FILES))
+    repo.ok("true")
+    piped = repo.ok("log", "-n", "1")
+    assert "indexing" not in piped.stderr and "━" not in piped.stderr
+    repo.path(".git/prov/index.tips").unlink()
+    rebuilt = on_a_terminal(repo, "rebuild")
+    assert b"indexing the journal" in rebuilt and b"Rebuilt the index" in rebuilt
