@@ -409,7 +409,7 @@ def batch_check(cwd: str | os.PathLike, names: list[str]) -> dict[str, tuple[str
     if not names:
         return {}
     out = run(
-        ["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"],
+        ["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", "--buffer"],
         cwd,
         input=b"".join(os.fsencode(name) + b"\n" for name in names),
     )

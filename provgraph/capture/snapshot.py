@@ -30,6 +30,12 @@ from provgraph.timestamps import now
 POINTER_MAGIC = b"provgraph large file\n"
 #: Tries of a snapshot during which another command keeps shrinking a file git is reading.
 SHORT_READ_RETRIES = 20
+#: From this many new or changed files on, a snapshot stores them in one pack rather than as
+#: loose objects (git's bulk check-in, which it uses for files over core.bigFileThreshold):
+#: durable with one fsync instead of one write-out per object. 10,000 new 1 KB files: 7.7 s
+#: against 27 s loose. Below it, loose objects (a pack per small snapshot would pile up).
+PACK_FROM = 1000
+PACKED = ("-c", "core.bigFileThreshold=1", "-c", "pack.compression=0")
 
 
 class LargeFile(namedtuple("LargeFile", "sha256 size pointer")):
@@ -295,8 +301,9 @@ class Snapshotter:
             self.git("update-index", "--no-assume-unchanged", "--", *back_to_git)
         if small or removed:
             paths = b"".join(os.fsencode(p) + b"\0" for p in small + removed)
-            self.git(*gitio.SNAPSHOT_CONFIG, "update-index", "-z", "--add", "--remove",
-                     "--replace", "--stdin", input=paths)
+            self.git(*gitio.SNAPSHOT_CONFIG, *(PACKED if len(small) >= PACK_FROM else ()),
+                     "update-index", "-z", "--add", "--remove", "--replace", "--stdin",
+                     input=paths)
         if large:
             updated = [p for p, info in large.items() if known_large.get(p) != info]
             if updated:

@@ -18,6 +18,7 @@ numbers come out the same on every rebuild.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,6 +39,8 @@ from provgraph.model import (
     entity_id,
     flatten,
 )
+
+TICK = 1000  # files replayed between two calls of Replay.tick
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,22 @@ class Resolved:
     regenerated: list[tuple[str, str]] = field(default_factory=list)  # (path, oid in after):
     # files a traced command rewrote whole, whatever their bytes
 
+    def files(self) -> int:
+        """How many file changes the replay goes through (for progress)."""
+        return len(self.external) + len(self.changes)
+
+    def paths(self) -> set[str]:
+        """Every path whose state the replay of this record may read: a catch-up loads the
+        state of these, not of every path the index knows."""
+        found = {change.path for change in self.external}
+        found.update(change.path for change in self.changes)
+        found.update(path for path, _oid, _role in self.used)
+        found.update(path for path, _oid in self.regenerated)
+        ignored = self.record.get("ignored")
+        if isinstance(ignored, dict):
+            found.update(ignored)
+        return found
+
 
 @dataclass
 class Replay:
@@ -73,6 +92,8 @@ class Replay:
     state: dict[str, PathState] = field(default_factory=dict)
     sequence: int = 0  # activities replayed so far (the #n of activity names)
     touched: set[str] = field(default_factory=set)  # paths whose state changed
+    #: told every TICK files replayed (a progress bar: one record may change 100,000 files)
+    tick: Callable[[int], None] | None = None
 
     def apply(self, item: Resolved) -> tuple[list[Node], list[Edge]]:
         self.nodes: list[Node] = []
@@ -89,14 +110,18 @@ class Replay:
         self.sizes = item.sizes
         self.sequence += 1
         agent = self._agent(record.get("agent") or {})
-        for change in item.external:
+        for count, change in enumerate(item.external, 1):
             self._external(change)
+            if self.tick and count % TICK == 0:
+                self.tick(TICK)
         activity = record["id"]
         for path, oid, role in item.used:
             self._edge(USED, activity, self._current(path, oid), {"role": role})
         trace = _complete_trace(record)
         deleted = []
-        for change in item.changes:
+        for count, change in enumerate(item.changes, 1):
+            if self.tick and count % TICK == 0:
+                self.tick(TICK)  # (as this one begins: the loop has no single end)
             if trace is not None and not _made_by(trace, change):
                 self._observed(change)  # made by another process while this one ran
             elif change.new_oid is None:
@@ -183,12 +208,15 @@ class Replay:
             "size": size,
             "large": True if info else None,
             "ignored": True if ignored else None,  # git ignores it: recorded by digest
-            # what an ingestor said about a file the command generated (a Caffe snapshot's
-            # iteration, ...); never about a version another record may share (one first met)
-            **(self.record.get("entities", {}).get(path, {}) if origin == self.record["id"]
-               else {}),
         }
-        self.nodes.append(Node(node_id, ENTITY, flatten(props)))
+        # what an ingestor said about a file the command generated (a Caffe snapshot's
+        # iteration, ...); never about a version another record may share (one first met)
+        said = self.record.get("entities", {}).get(path) if origin == self.record["id"] else None
+        if said:
+            props = flatten({**props, **said})
+        else:  # flat already: only the empty ones go (100,000 new files: a second saved)
+            props = {key: value for key, value in props.items() if value is not None}
+        self.nodes.append(Node(node_id, ENTITY, props))
         self.state[path] = PathState(node_id, oid, version, **state)
         self.touched.add(path)
         return node_id

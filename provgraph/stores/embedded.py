@@ -96,6 +96,10 @@ _NODE_COLUMNS = "{'id': 'VARCHAR', 'label': 'VARCHAR', 'project': 'VARCHAR', 'na
     "'properties': 'JSON', 'gen': 'BIGINT'}"
 _EDGE_COLUMNS = "{'type': 'VARCHAR', 'source': 'VARCHAR', 'target': 'VARCHAR', " \
     "'id': 'VARCHAR', 'project': 'VARCHAR', 'properties': 'JSON', 'gen': 'BIGINT'}"
+_PATH_NAMES = "path, entity, oid, version, generated_by, started, ended, observed, replaced"
+_PATH_COLUMNS = "{'path': 'VARCHAR', 'entity': 'VARCHAR', 'oid': 'VARCHAR', " \
+    "'version': 'INTEGER', 'generated_by': 'VARCHAR', 'started': 'VARCHAR', " \
+    "'ended': 'VARCHAR', 'observed': 'VARCHAR', 'replaced': 'VARCHAR'}"
 
 
 #: What DuckDB says of a file that is not, or no longer, a database it can read: cut short,
@@ -244,10 +248,17 @@ class EmbeddedStore:
         self.db.commit()
 
     def reset(self) -> None:
-        """Empty the graph; the generation counter keeps counting (syncs rely on it)."""
+        """Empty the graph; the generation counter keeps counting (syncs rely on it).
+
+        The tables are dropped and made again rather than emptied: DuckDB commits keys
+        deleted and inserted again in one transaction (a rebuild) ~20x slower than new ones
+        (22 s against 1 s for 100,000 nodes)."""
         generation = self.generation
+        for view in ("entities", "activities", "agents"):
+            self.db.execute(f"DROP VIEW IF EXISTS {view}")
         for table in ("nodes", "edges", "paths", "meta"):
-            self.db.execute(f"DELETE FROM {table}")
+            self.db.execute(f"DROP TABLE IF EXISTS {table}")
+        self.db.execute(SCHEMA)
         self.set_meta("schema_version", SCHEMA_VERSION)
         self.set_meta("generation", generation)
         self.set_meta("instance", os.urandom(8).hex())  # copies of the old graph start over
@@ -316,19 +327,29 @@ class EmbeddedStore:
         finally:
             os.unlink(tmp)
 
-    def load_state(self) -> dict[str, PathState]:
-        rows = self.db.execute(
-            "SELECT path, entity, oid, version, generated_by, started, ended, observed, replaced "
-            "FROM paths"
-        ).fetchall()
+    def load_state(self, paths: Iterable[str] | None = None) -> dict[str, PathState]:
+        """Where paths stand: all of them (`paths` None), or only those given, so that a
+        catch-up reads what its records touch rather than every path ever recorded."""
+        sql = ("SELECT path, entity, oid, version, generated_by, started, ended, observed, "
+               "replaced FROM paths")
+        if paths is None:
+            rows = self.db.execute(sql).fetchall()
+        else:
+            wanted = list(paths)
+            if not wanted:
+                return {}
+            rows = self.db.execute(sql + " WHERE path IN (SELECT unnest(?))",
+                                   [wanted]).fetchall()
         return {row[0]: PathState(*row[1:]) for row in rows}
 
     def save_state(self, state: dict[str, PathState], paths: Iterable[str]) -> None:
-        rows = [(p, s.entity, s.oid, s.version, s.generated_by, s.started, s.ended, s.observed,
-                 s.replaced) for p in paths if (s := state.get(p)) is not None]
-        if rows:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO paths VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        """Upsert where `paths` stand now, in one bulk load (row by row, 3,000 new files
+        took a minute)."""
+        rows = [{"path": p, "entity": s.entity, "oid": s.oid, "version": s.version,
+                 "generated_by": s.generated_by, "started": s.started, "ended": s.ended,
+                 "observed": s.observed, "replaced": s.replaced}
+                for p in paths if (s := state.get(p)) is not None]
+        self._load("paths", _PATH_NAMES, _PATH_COLUMNS, rows)
 
     def meta(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()

@@ -251,3 +251,26 @@ def test_a_walk_started_early_gives_the_same_snapshot(repo: Repo) -> None:
     snap = snapshots.take(walk)
 
     assert _tree(repo, snap.tree)["later.txt"] == _blob(repo, "later.txt")
+
+
+def test_many_new_files_go_into_one_pack_and_few_stay_loose(repo: Repo) -> None:
+    from provgraph.capture.snapshot import PACK_FROM
+
+    _repository, snapper = _open(repo)
+    snapper.take()
+    packs = repo.path(".git/objects/pack")
+    for i in range(PACK_FROM):
+        repo.write(f"img/f{i:05}.bin", f"image {i}\n")
+    many = snapper.take()
+    made = list(packs.glob("*.pack"))
+    assert len(made) == 1
+    tree = _tree(repo, many.tree)
+    for i in (0, PACK_FROM - 1):  # the content is git's, read back from the pack
+        blob = tree[f"img/f{i:05}.bin"]
+        assert repo.git("cat-file", "-p", blob) == f"image {i}\n"
+        assert not repo.path(f".git/objects/{blob[:2]}/{blob[2:]}").exists()
+    repo.write("one.txt", "one\n")
+    few = snapper.take()
+    assert list(packs.glob("*.pack")) == made
+    loose = _tree(repo, few.tree)["one.txt"]
+    assert repo.path(f".git/objects/{loose[:2]}/{loose[2:]}").exists()
