@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from provgraph.journal.ids import owned_id
-from provgraph.journal.records import FORMAT, REF_PREFIX, Journal
+from provgraph.journal.records import REF_PREFIX, Journal
 from provgraph.repo import Repository
 
 STEP = 30  # seconds between two captures of one chain
@@ -178,7 +178,7 @@ def _record(stream: _Stream, chain: _Chain, n: int, when: float, rng: random.Ran
     script = f"src/step{step:02}.py"
     command = " ".join(["python3", script, *inputs, "-o", *outputs])
     record: dict[str, Any] = {
-        "format": FORMAT,
+        "format": 1,  # trees linked, no `diff`: the layout before journal format 2
         "activity": {"operands": [script, *inputs, *outputs], "option_arguments": outputs[:1],
                      "options": ["-o"], "utility": "python3"},
         "after": after, "after_at": _stamp(when + 2.0), "after_done": _stamp(when + 2.1),

@@ -41,7 +41,6 @@ def status(repo: Repository) -> Status:
     from provgraph.capture import recovery
     from provgraph.config import Config
     from provgraph.journal import quarantine
-    from provgraph.journal.fresh import record_count
     from provgraph.journal.indexer import index_status
     from provgraph.journal.records import Journal
 
@@ -57,7 +56,7 @@ def status(repo: Repository) -> Status:
     config = Config(repo.root, repo.prov_dir)
     return Status(
         repository=str(repo.root), project=repo.project, clone=repo.clone_id,
-        journal={"ref": journal.ref, "chains": len(tips), "records": record_count(repo, tips)},
+        journal={"ref": journal.ref, "chains": len(tips), "records": journal.count(tips)},
         index=index_status(repo),
         quarantine=quarantine.listing(journal),
         running=[marker.record["record"]["command"] for marker in recovery.markers(repo)],

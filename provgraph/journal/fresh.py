@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from provgraph.model import Node
 
 STAMP = "index.stamp"
-COUNT = "journal-count.json"  # the journal's record count at some tips: `record_count`
 SEARCH = "search.sqlite"
 REF_PREFIX = "refs/prov/journal/"  # provgraph.journal.records.REF_PREFIX, without importing it
 
@@ -256,38 +255,3 @@ def _caught_up_copy(path: Path, store) -> CurrentCopy:
 def forget(repo: Repository) -> None:
     """A copy found damaged while answering: removed (the full path makes it again)."""
     discard(Path(repo.prov_path(SEARCH)))
-
-
-def record_count(repo: Repository, tips: dict[str, str]) -> int:
-    """How many commits the journal's chains hold (`git rev-list --count` of every tip), from
-    the count noted at earlier tips and what changed since: nothing to walk when no record
-    landed, the new records only after a capture (the full walk of 10^4 records costs a
-    second). Exact as sets are: |new| = |old| + |new - old| - |old - new|."""
-    from provgraph import gitio, state
-
-    if not tips:
-        return 0
-    path = repo.prov_path(COUNT)
-    noted = state.read_json(path)
-    count = None
-    if (state.dict_of(noted) and state.dict_of(noted.get("tips"), str, str)
-            and isinstance(noted.get("count"), int) and not isinstance(noted["count"], bool)
-            and noted["count"] >= 0 and noted["tips"]):
-        old = noted["tips"]
-        if old == tips:
-            return noted["count"]
-        try:
-            added = _count(repo, list(tips.values()) + [f"^{oid}" for oid in old.values()])
-            gone = _count(repo, list(old.values()) + [f"^{oid}" for oid in tips.values()])
-            count = noted["count"] + added - gone
-        except gitio.GitError:
-            count = None  # a noted tip git no longer has: counted whole below
-    if count is None or count < 0:
-        count = _count(repo, list(tips.values()))
-    gitio.write_file_atomic(path, json.dumps({"tips": tips, "count": count}).encode(),
-                            durable=False)
-    return count
-
-
-def _count(repo: Repository, args: list[str]) -> int:
-    return int(repo.git("rev-list", "--count", *args).decode())

@@ -490,7 +490,7 @@ def index_status(repo: Repository) -> dict:
     tips = Journal(repo).tips() if tips is None else tips
     indexed = {chain: oid for chain, oid in (_read_tips(repo) or {}).items() if oid}
     path = Path(repo.prov_path("index.duckdb"))
-    total = fresh.record_count(repo, tips)  # from the count noted at earlier tips
+    total = Journal(repo).count(tips)  # from the quarantine's ledger: no walk of the history
     # what the index lacks: a walk of the new records only (all of them when nothing is indexed)
     args = list(tips.values()) + [f"^{oid}" for oid in indexed.values()]
     pending = (0 if not tips or indexed == tips

@@ -188,8 +188,8 @@ def counted(repo: Repo) -> tuple[int, int]:
 
 def test_the_journal_count_stays_exact_across_captures_pulls_and_damage(repo: Repo,
                                                                         tmp_path: Path):
-    """`prov status` counts records from a noted count and what changed since: the same
-    number git counts, after captures, a pull, a chain gone, a damaged note."""
+    """`prov status` counts records from the quarantine's ledger and what is new since: the
+    same number git counts, after captures, a pull, a chain gone, a damaged ledger."""
     history(repo)
     assert counted(repo) == (expected_count(repo),) * 2
     repo.ok("sh", "-c", "cat b.txt > d.txt")
@@ -207,8 +207,8 @@ def test_the_journal_count_stays_exact_across_captures_pulls_and_damage(repo: Re
                                        ["clone"])]
     bob.git("update-ref", "-d", alice_chain[0])  # a chain gone: its records no longer count
     assert counted(bob)[0] == expected_count(bob) == 1
-    note = bob.root / ".git" / "prov" / "journal-count.json"
-    note.write_text("{not json")
+    ledger = bob.root / ".git" / "prov" / "quarantine.json"  # where the counts are kept
+    ledger.write_text("{not json")
     assert counted(bob)[0] == expected_count(bob)
-    note.write_text(json.dumps({"tips": {"x": "0" * 40}, "count": 7}))  # a tip git lacks
+    ledger.write_text(json.dumps({"tips": {"x": "0" * 40}, "counts": {"x": 7}}))
     assert counted(bob)[0] == expected_count(bob)

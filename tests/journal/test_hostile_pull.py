@@ -124,7 +124,10 @@ def quarantined(victim: Repo) -> list[dict]:
 
 
 def pull_one_bad(victim: Repo, mallory: Repo) -> subprocess.CompletedProcess:
-    mallory.ok("push")
+    # pushed as planted, with git: `prov push` would first migrate mallory's own chain to
+    # journal format 2, and the victim would judge records her provgraph rewrote
+    subprocess.run(["git", "push", "-q", "origin", "refs/prov/journal/*:refs/prov/journal/*"],
+                   cwd=mallory.root, env=mallory.env, check=True, capture_output=True)
     proc = victim.ok("pull")
     assert proc.stdout.endswith("; 1 quarantined, not indexed (prov status names them).\n"), \
         proc.stdout

@@ -154,7 +154,6 @@ def test_a_snapshot_tree_holding_dot_dot_is_quarantined(tmp_path, repo_factory):
     up = git("mktree", input=f"040000 tree {inner}\t..\n".encode())
     head = git("rev-parse", "HEAD^{tree}")
     commit = plant(mallory, capture_record(mallory, before=head, after=up))
-    mallory.ok("push")
     pull_one_bad(victim, mallory)
     [held] = quarantined(victim)
     assert held["commit"] == commit
