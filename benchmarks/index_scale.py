@@ -11,7 +11,9 @@ Parts:
 - `rebuild`: a journal of 10,000 activities over 100,000 files; `prov rebuild` (target
   <= 30 s), and the catch-up of its last 100 records (`prov log -n 1` with the index as it
   was before them, restored before each run).
-- `journal`: left for benchmarks/journal_scale.py (another part of issue 14).
+- `journal`: capture overhead, status, catch-up and pull with a long journal (10^5
+  activities by default) against an empty one: runs benchmarks/journal_scale.py, which holds
+  that part (its generator: benchmarks/generate_journal.py).
 
 The rebuild journal is made quickly, and like a real one: the 100,000 files are written and
 recorded by a real `prov true` (a record whose snapshot sees them appear, as for an image
@@ -23,8 +25,9 @@ file changed outside prov. Their outputs are written to the work tree too, so th
 records are real captures (`prov python3 step.py IN OUT`) of that same tree. Objects of the
 synthetic part are written without fsync (setup only: durability is not measured).
 
-Usage: python benchmarks/index_scale.py [--part files,rebuild] [--sizes 3000,100000]
-           [--activities 10000] [--files 100000] [--runs N] [--keep DIR]
+Usage: python benchmarks/index_scale.py [--part files,rebuild,journal] [--sizes 3000,100000]
+           [--activities 10000] [--files 100000] [--journal-activities 100000] [--runs N]
+           [--keep DIR]
 Prints medians (seconds) and ratios; the figures in benchmarks/RESULTS.md come from it.
 """
 
@@ -291,10 +294,12 @@ def part_rebuild(base: Path, activities: int, files: int, runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", default="files,rebuild",
-                        help="files, rebuild (journal: benchmarks/journal_scale.py)")
+                        help="files, rebuild, journal (benchmarks/journal_scale.py)")
     parser.add_argument("--sizes", default="3000,100000", help="new files, for --part files")
     parser.add_argument("--activities", type=int, default=10_000)
     parser.add_argument("--files", type=int, default=100_000, help="for --part rebuild")
+    parser.add_argument("--journal-activities", default="100000",
+                        help="for --part journal: journal lengths, comma-separated")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", help="build the repositories here and keep them")
     args = parser.parse_args()
@@ -309,8 +314,13 @@ def main() -> None:
                 part_files(base, [int(s) for s in args.sizes.split(",")], args.runs)
             elif part == "rebuild":
                 part_rebuild(base, args.activities, args.files, args.runs)
+            elif part == "journal":
+                script = Path(__file__).with_name("journal_scale.py")
+                subprocess.run([sys.executable, str(script), "--activities",
+                                args.journal_activities, "--runs", str(args.runs),
+                                "--keep", str(base / "journal")], check=True)
             else:
-                raise SystemExit(f"unknown part {part!r} (files, rebuild)")
+                raise SystemExit(f"unknown part {part!r} (files, rebuild, journal)")
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
