@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -12,6 +11,7 @@ import time
 import pytest
 from conftest import PROV
 from graph import Graph
+from terminal import on_a_terminal
 
 
 @pytest.mark.parametrize("code", [0, 1, 7])
@@ -143,23 +143,16 @@ except KeyboardInterrupt:
 def _ctrl_c_on_a_terminal(repo, argv: list[str]) -> int:
     """Run `prov ARGV` on a real terminal, type Ctrl-C once it printed `ready`, and return
     its exit status (the terminal sends SIGINT to its foreground process group)."""
-    import pty
+    typed = []
 
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(repo.root)
-        os.execve(PROV, [PROV, *argv], repo.env)
-    output = b""
-    deadline = time.monotonic() + 30
-    while b"ready" not in output and time.monotonic() < deadline:
-        output += os.read(fd, 1024)
-    os.write(fd, b"\x03")
-    with contextlib.suppress(OSError):  # EIO once the terminal's last reader is gone
-        while os.read(fd, 1024):
-            pass
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status)
+    def ctrl_c(output: bytes) -> bytes | None:
+        if b"ready" in output and not typed:
+            typed.append(True)
+            return b"\x03"
+        return None
+
+    _output, status = on_a_terminal([PROV, *argv], repo.root, repo.env, ctrl_c)
+    return status
 
 
 @pytest.mark.parametrize(("code", "status"), [(1, "interrupted"), (0, "ok")])
@@ -183,30 +176,18 @@ def test_a_command_killed_by_a_signal_is_recorded_with_it(repo):
 
 
 def test_interactive_programs_get_the_terminal(repo):
-    import pty
+    typed = []
 
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: prov on a terminal, as a user types it
-        os.chdir(repo.root)
-        os.execve(PROV, [PROV, sys.executable, "-c",
-                         "import sys; print(sys.stdin.isatty(), sys.stdout.isatty()); "
-                         "print('hi', input('name? '))"], repo.env)
-    output = b""
-    sent = False
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-        if b"name? " in output and not sent:
-            os.write(fd, b"bob\n")
-            sent = True
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    def name(output: bytes) -> bytes | None:
+        if b"name? " in output and not typed:
+            typed.append(True)
+            return b"bob\n"
+        return None
+
+    output, status = on_a_terminal(
+        [PROV, sys.executable, "-c", "import sys; print(sys.stdin.isatty(), "
+         "sys.stdout.isatty()); print('hi', input('name? '))"], repo.root, repo.env, name)
+    assert status == 0
     text = output.decode().replace("\r\n", "\n")
     assert "True True" in text
     assert "hi bob" in text

@@ -209,29 +209,16 @@ def test_an_edited_ingestor_class_is_read_again(tmp_path):
 
 
 def test_teeing_keeps_a_terminal_a_terminal(repo):
-    import pty
-
     from conftest import PROV
+    from terminal import on_a_terminal
 
     repo.write("hooks_mod.py", HOOKS)
     config(repo, '[[ingestor]]\nname = "tool"\nmatch = "python"\ncall = "hooks_mod:ingest"\n'
            'streams = ["stderr"]\n')
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(repo.root)
-        os.execve(PROV, [PROV, sys.executable, "-c",
-                         "import sys; sys.stderr.write(str(sys.stderr.isatty()) + ' err\\n')"],
-                  repo.env)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.waitpid(pid, 0)
+    output, _status = on_a_terminal(
+        [PROV, sys.executable, "-c",
+         "import sys; sys.stderr.write(str(sys.stderr.isatty()) + ' err\\n')"],
+        repo.root, repo.env)
     assert b"True err" in output
     assert activity(repo)["tool.stderr"] == "True err\n"
     assert re.search(rb"True err\r?\n", output)

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 
+import terminal
 from conftest import PROV
 
 from provgraph.journal.indexer import order_key, resolve
@@ -146,22 +147,8 @@ def test_a_catch_up_killed_half_way_is_repaired_by_the_next_read(repo):
 
 def on_a_terminal(repo, *args: str) -> bytes:
     """What `prov ARGS` shows on a terminal (stdout and stderr both)."""
-    import pty
-
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(repo.root)
-        os.execve(PROV, [PROV, *args], {**repo.env, "COLUMNS": "100"})
-    output = b""
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.waitpid(pid, 0)
+    output, _status = terminal.on_a_terminal([PROV, *args], repo.root,
+                                             {**repo.env, "COLUMNS": "100"})
     return output
 
 
