@@ -41,7 +41,8 @@ class Session:
     """What every activity of one `prov` invocation shares."""
 
     def __init__(self, repo: Repository, config: Config, redactor: Redactor,
-                 agent: Agent, message: str | None = None):
+                 agent: Agent, message: str | None = None,
+                 properties: dict[str, Any] | None = None):
         self.repo = repo
         self.config = config
         self.redactor = redactor
@@ -50,15 +51,20 @@ class Session:
         self.snapshots = Snapshotter(repo, config.large_file_limit)
         self.journal = Journal(repo)
         self.walk: Walk | None = None  # the first snapshot's walk, if started early
+        #: activity properties provgraph itself gives each activity (`rerun_of`, a sweep's
+        #: trial): they win over an ingestor's of the same name
+        self.properties = dict(properties or {})
 
     @classmethod
     def open(cls, cwd: str | None = None, message: str | None = None,
-             repo: Repository | None = None, walk: Walk | None = None) -> Session:
+             repo: Repository | None = None, walk: Walk | None = None,
+             properties: dict[str, Any] | None = None) -> Session:
         """Find the repository and finish any capture a killed `prov` left behind."""
         repo = repo or Repository.discover(cwd)
         repo.ensure_prov_dir()
         repo.ensure_recordable()
         session = cls.for_repository(repo, message)
+        session.properties = properties if properties is not None else _given_properties()
         session.journal.check_lock()  # one that stays: said before the command runs
         reconcile(session)
         session.walk = walk
@@ -69,6 +75,29 @@ class Session:
         config = Config(repo.root, repo.prov_dir)
         redactor = Redactor(config.get("redact.patterns") or [], config.get("redact.names") or [])
         return cls(repo, config, redactor, Agent(repo), message)
+
+
+#: Activity properties a provgraph command that runs `prov CMD` as a process (a sweep's
+#: trials) gives it: a JSON object of scalars. Taken out of the environment at once, so a
+#: `prov` the command itself runs does not inherit them.
+PROPERTIES_ENV = "PROV_ACTIVITY_PROPERTIES"
+
+
+def _given_properties() -> dict[str, Any]:
+    import json
+
+    text = os.environ.pop(PROPERTIES_ENV, None)
+    if not text:
+        return {}
+    try:
+        given = json.loads(text)
+    except ValueError:
+        given = None
+    if not isinstance(given, dict) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, (str, int, float, bool)))
+            for k, v in given.items()):
+        raise ProvError(f"{PROPERTIES_ENV} must hold a JSON object of scalars")
+    return given
 
 
 def recover(repo: Repository) -> None:
@@ -133,14 +162,15 @@ def _parse_agent(text: str) -> dict[str, str]:
 
 
 def run(args: list[str], cwd: str | None = None, message: str | None = None,
-        repo: Repository | None = None, walk: Walk | None = None) -> runner.Outcome:
+        repo: Repository | None = None, walk: Walk | None = None,
+        properties: dict[str, Any] | None = None) -> runner.Outcome:
     """Capture `args` (argv, or one shell string) and return how the last part ended.
 
     `repo` and `walk` let `prov CMD` find the repository and start the first snapshot's walk
     while it is still importing this module."""
     if not args:
         raise ProvError("nothing to run: give a command, e.g. prov python train.py")
-    session = Session.open(cwd, message, repo, walk)
+    session = Session.open(cwd, message, repo, walk, properties)
     cwd = os.path.abspath(cwd or os.getcwd())
     if needs_shell(args):
         try:
@@ -269,7 +299,7 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
         "shell": text is not None,
         "cwd": relative_cwd(repo, cwd),
         "agent": session.agent.value(),
-        "activity": hooks.activity,
+        "activity": {**hooks.activity, **session.properties},
         "used": used,
         "named": named,
         "prev": recovery.last_snapshot(repo),
@@ -299,7 +329,7 @@ def capture(session: Session, argv: list[str] | None, text: str | None, cwd: str
     after = session.snapshots.take()
     observe_run(session, record, before, after, used, ended_ns)
     if hooks.others:
-        _after_hooks(repo, hooks, record, before, after, outcome, streams)
+        _after_hooks(repo, hooks, session.properties, record, before, after, outcome, streams)
     finish(session, record, before, after, outcome)
     recovery.done(repo, marker, after.tree)  # also removes the streams and the scratch folder
     return outcome
@@ -391,7 +421,8 @@ def _concurrent_changes(repo: Repository, record: dict[str, Any], before: Snapsh
     return sorted(others)
 
 
-def _after_hooks(repo: Repository, hooks: Hooks, record: dict[str, Any], before: Snapshot,
+def _after_hooks(repo: Repository, hooks: Hooks, properties: dict[str, Any],
+                 record: dict[str, Any], before: Snapshot,
                  after: Snapshot, outcome: runner.Outcome, streams: dict[str, str]) -> None:
     """Let the ingestors read what the command printed and changed, and keep what they say."""
     changes = []
@@ -403,7 +434,7 @@ def _after_hooks(repo: Repository, hooks: Hooks, record: dict[str, Any], before:
     hooks.after({"exit_code": outcome.exit_code, "signal": outcome.signal,
                  "streams": {n: p for n, p in streams.items() if os.path.exists(p)},
                  "changes": changes})
-    record["activity"] = hooks.activity
+    record["activity"] = {**hooks.activity, **properties}
     known = {u["path"]: i for i, u in enumerate(record["used"])}
     for item in hooks.used:
         path = _repository_path(repo, item["path"], record)

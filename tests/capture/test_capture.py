@@ -285,3 +285,23 @@ def test_a_file_another_program_keeps_rewriting_does_not_fail_the_snapshot(repo)
         writer.wait()
     assert codes == [0] * 30
     assert len(Graph.of(repo).activities()) == 30
+
+
+def test_properties_provgraph_gives_an_activity_are_recorded_and_not_inherited(repo):
+    """A sweep's trial or a rerun is `prov CMD` run as a process with its own activity
+    properties: they land on that activity, win over an ingestor's, and a `prov` the command
+    runs in turn does not inherit them."""
+    given = json.dumps({"rerun_of": "act-x", "sweep": "s1", "utility": "given"})
+    repo.ok("sh", "-c", f"{PROV} true", env={"PROV_ACTIVITY_PROPERTIES": given})
+    by_command = {a.properties["command"]: a.properties for a in Graph.of(repo).activities()}
+    outer = by_command[f"sh -c '{PROV} true'"]
+    assert (outer["rerun_of"], outer["sweep"], outer["utility"]) == ("act-x", "s1", "given")
+    inner = by_command["true"]
+    assert "rerun_of" not in inner and "sweep" not in inner
+
+
+def test_properties_that_are_not_a_json_object_of_scalars_are_one_line(repo):
+    proc = repo.prov("true", env={"PROV_ACTIVITY_PROPERTIES": '{"a": {"b": 1}}'})
+    assert proc.returncode != 0
+    assert proc.stderr.strip().count("\n") == 0
+    assert "PROV_ACTIVITY_PROPERTIES" in proc.stderr and "Traceback" not in proc.stderr
