@@ -78,8 +78,8 @@ class Session:
 
 
 #: Activity properties a provgraph command that runs `prov CMD` as a process (a sweep's
-#: trials) gives it: a JSON object of scalars. Taken out of the environment at once, so a
-#: `prov` the command itself runs does not inherit them.
+#: trials) gives it: a JSON object of scalars and lists of scalars. Taken out of the
+#: environment at once, so a `prov` the command itself runs does not inherit them.
 PROPERTIES_ENV = "PROV_ACTIVITY_PROPERTIES"
 
 
@@ -94,10 +94,18 @@ def _given_properties() -> dict[str, Any]:
     except ValueError:
         given = None
     if not isinstance(given, dict) or not all(
-            isinstance(k, str) and (v is None or isinstance(v, (str, int, float, bool)))
-            for k, v in given.items()):
-        raise ProvError(f"{PROPERTIES_ENV} must hold a JSON object of scalars")
+            isinstance(k, str) and (_scalar(v) or _scalars(v)) for k, v in given.items()):
+        raise ProvError(f"{PROPERTIES_ENV} must hold a JSON object of scalars and lists of "
+                        "scalars")
     return given
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _scalars(value: Any) -> bool:
+    return isinstance(value, list) and all(map(_scalar, value))
 
 
 def recover(repo: Repository) -> None:
