@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 from pathlib import Path
 
 from provgraph.capture.snapshot import POINTER_MAGIC, Snapshotter, pointer_content, start_walk
@@ -274,3 +275,28 @@ def test_many_new_files_go_into_one_pack_and_few_stay_loose(repo: Repo) -> None:
     assert list(packs.glob("*.pack")) == made
     loose = _tree(repo, few.tree)["one.txt"]
     assert repo.path(f".git/objects/{loose[:2]}/{loose[2:]}").exists()
+
+
+def test_very_many_new_files_go_into_packs_of_bounded_size(repo: Repo, monkeypatch) -> None:
+    """git's bulk check-in costs the square of a pack's objects: past PACK_SIZE new files a
+    snapshot writes several packs, and every file is in the tree with git's own blob id."""
+    from provgraph.capture import snapshot
+
+    monkeypatch.setattr(snapshot, "PACK_SIZE", 400)
+    _repository, snapper = _open(repo)
+    repo.write("old.txt", "old\n")
+    assert "old.txt" in _tree(repo, snapper.take().tree)
+    packs = repo.path(".git/objects/pack")
+    count = snapshot.PACK_FROM + 50
+    names = [f"img/f{i:05}.bin" for i in range(count)]
+    for i, name in enumerate(names):
+        repo.write(name, f"image {i}\n")
+    repo.path("old.txt").unlink()  # a removal in the same snapshot
+    many = snapper.take()
+    assert len(list(packs.glob("*.pack"))) == 3  # 400 + 400 + 250
+    tree = _tree(repo, many.tree)
+    assert "old.txt" not in tree
+    assert sorted(p for p in tree if p.startswith("img/")) == names
+    hashed = subprocess.run(["git", "hash-object", "--stdin-paths"], cwd=repo.root, text=True,
+                            input="\n".join(names) + "\n", capture_output=True, check=True)
+    assert [tree[name] for name in names] == hashed.stdout.split()
