@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provgraph.model import USED, WAS_ASSOCIATED_WITH, WAS_GENERATED_BY, Node
+from provgraph.queries.filters import Filters, select
 from provgraph.stores.base import Store
 
 
@@ -25,12 +26,14 @@ class LogEntry:
                 "properties": self.activity.properties}
 
 
-def log(store: Store, limit: int | None = None) -> list[LogEntry]:
-    """Activities newest first, each with its agent and the files it used and generated.
+def log(store: Store, limit: int | None = None, filters: Filters | None = None
+        ) -> list[LogEntry]:
+    """Activities newest first, each with its agent and the files it used and generated;
+    only those `filters` keep (queries.filters) when given.
 
     Four batched queries whatever the number of activities.
     """
-    activities = store.activities(limit)
+    activities = select(store, filters, limit) if filters else store.activities(limit)
     entries = {a.id: LogEntry(a) for a in activities}
     outgoing = store.edges(entries, "out", [USED, WAS_ASSOCIATED_WITH])
     incoming = store.edges(entries, "in", [WAS_GENERATED_BY])
