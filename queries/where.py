@@ -235,10 +235,12 @@ def parse(text: str) -> Where:
     if ";" in _outside_strings(text):
         raise BadInput("--where: ';' is not allowed: give one expression")
     try:
-        tree = sqlglot.parse_one(text, read="duckdb")
+        tree = sqlglot.parse_one(_backticks(text), read="duckdb")
     except (ParseError, TokenError) as exc:
         raise BadInput(f"--where: cannot parse {text!r}: {_parse_error(exc)}") from None
     for node in tree.walk():
+        if isinstance(node, (exp.And, exp.Or)):  # sqlglot counts them as functions
+            continue
         if isinstance(node, (exp.Query, exp.Subquery, exp.Func, exp.Alias, exp.Placeholder,
                              exp.Star, exp.Parameter)):
             raise BadInput(f"--where: {_describe(node)} is not allowed (use comparisons, IN, "
@@ -252,11 +254,30 @@ def _parse_error(exc: Exception) -> str:
     return re.sub(r"<class '[\w.]+\.(\w+)'>", r"\1", first)
 
 
+_PIECES = re.compile(r"'(?:[^']|'')*'?|`[^`]*`?|[^'`]+")
+
+
+def _backticks(text: str) -> str:
+    """`name` (as Cypher quotes a name) as "name" (as SQL does), outside 'strings'."""
+    out = []
+    for piece in _PIECES.findall(text):
+        if piece.startswith("`") and piece.endswith("`") and len(piece) > 1 and '"' not in piece:
+            piece = '"' + piece[1:-1] + '"'
+        out.append(piece)
+    return "".join(out)
+
+
 def _outside_strings(text: str) -> str:
     return re.sub(r"'(?:[^']|'')*'", "''", text)
 
 
 def _condition(node: Any) -> Condition:
+    """The checked condition of a sqlglot node (`a NOT LIKE b` is a Like marked `negate`)."""
+    found = _positive(node)
+    return Not(found) if node.args.get("negate") else found
+
+
+def _positive(node: Any) -> Condition:
     from sqlglot import exp
 
     if isinstance(node, exp.Paren):
