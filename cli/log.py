@@ -77,11 +77,12 @@ def command(limit: int | None, as_json: bool, **options: Any) -> None:
     """
     from provgraph.queries.log import log
 
-    filters = filters_from(repository(), **options)
+    given = any(v is not None and v != () for v in options.values())
+    filters = filters_from(repository(), **options) if given else None
     if filters:  # the search copy answers only unfiltered reads: filters go to DuckDB
         with opened_index() as (_repo, store):
             entries = log(store, limit, filters)
-    else:
+    else:  # unfiltered, as it always was
         entries = answered(lambda _repo, store: log(store, limit))
     if as_json:
         json_out([entry.to_dict() for entry in entries])

@@ -272,3 +272,112 @@ def test_patterns():
     assert not re.fullmatch(glob_regex("python train.py*"), "python trainXpy --lr 1")
     assert re.fullmatch(glob_regex("[a-c]?[!x]"), "bzy")
     assert not re.fullmatch(glob_regex("[a-c]?[!x]"), "bzx")
+
+
+# -- random expressions: both indexes agree with each other and with SQL's three-valued logic --
+
+KEYS = ["exit_code", "params.params.yaml.lr", "params.params.yaml.name", "python.args.epochs",
+        "mixed", "done", "tags", "command", "status", "nothing"]
+LITERALS = [0, 1, 3, 5, 10, 130, -1, 0.1, 0.001, 2.5, "ok", "5", "small", "b", "", True, False]
+PATTERNS = ["%", "%train%", "p%", "_alse", "%.%", "%0._%", "sh%3%"]
+
+
+def literal(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)
+
+
+def expressions():
+    from hypothesis import strategies as st
+
+    keys, values = st.sampled_from(KEYS), st.sampled_from(LITERALS)
+    atoms = st.one_of(
+        st.tuples(st.just("cmp"), keys, st.sampled_from(["=", "!=", "<", "<=", ">", ">="]),
+                  values),
+        st.tuples(st.just("null"), keys, st.booleans()),
+        st.tuples(st.just("in"), keys, st.lists(values, min_size=1, max_size=3)),
+        st.tuples(st.just("like"), keys, st.sampled_from(PATTERNS)),
+    )
+    return st.recursive(atoms, lambda inner: st.one_of(
+        st.tuples(st.just("and"), inner, inner), st.tuples(st.just("or"), inner, inner),
+        st.tuples(st.just("not"), inner)), max_leaves=4)
+
+
+def text_of(e) -> str:
+    kind = e[0]
+    if kind == "cmp":
+        return f"{e[1]} {e[2]} {literal(e[3])}"
+    if kind == "null":
+        return f"{e[1]} is {'not ' if e[2] else ''}null"
+    if kind == "in":
+        return f"{e[1]} in ({', '.join(map(literal, e[2]))})"
+    if kind == "like":
+        return f"{e[1]} like {literal(e[2])}"
+    if kind == "not":
+        return f"not ({text_of(e[1])})"
+    return f"({text_of(e[1])}) {kind} ({text_of(e[2])})"
+
+
+def same_kind(a, b) -> bool:
+    kind = lambda v: "bool" if isinstance(v, bool) else "number" if isinstance(  # noqa: E731
+        v, (int, float)) else "string" if isinstance(v, str) else "other"
+    return kind(a) == kind(b) != "other"
+
+
+def truth(e, props):
+    """SQL's three-valued answer (True, False, None) of the expression for these properties,
+    computed here independently of both compilers."""
+    import operator
+    import re
+
+    kind = e[0]
+    if kind == "cmp" or kind == "in":
+        value = props.get(e[1])
+        ops = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+               ">": operator.gt, ">=": operator.ge}
+        pairs = [(e[2], e[3])] if kind == "cmp" else [("=", v) for v in e[2]]
+        answers = [ops[op](value, lit) if same_kind(value, lit) else None for op, lit in pairs]
+        return True if True in answers else None if None in answers else False
+    if kind == "null":
+        return (props.get(e[1]) is None) != e[2]
+    if kind == "like":
+        value = props.get(e[1])
+        if not isinstance(value, str):
+            return None
+        regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in e[2])
+        return re.fullmatch(regex, value, re.S) is not None
+    if kind == "not":
+        inner = truth(e[1], props)
+        return None if inner is None else not inner
+    a, b = truth(e[1], props), truth(e[2], props)
+    if kind == "and":
+        return False if False in (a, b) else None if None in (a, b) else True
+    return True if True in (a, b) else None if None in (a, b) else False
+
+
+@pytest.fixture(scope="module")
+def both(lab):
+    from graph import neo4j_store
+
+    with lab.store() as embedded, neo4j_store(lab) as neo4j:
+        yield embedded, neo4j
+
+
+def test_random_expressions_agree_on_both_indexes(both):
+    from hypothesis import given, settings
+
+    embedded, neo4j = both
+    every = embedded.activities()
+
+    @settings(max_examples=150, deadline=None)
+    @given(expressions())
+    def check(e):
+        text = text_of(e)
+        expected = [a.id for a in every if truth(e, a.properties) is True]
+        assert [a.id for a in activities(embedded, text)] == expected, text
+        assert sorted(a.id for a in activities(neo4j, text)) == sorted(expected), text
+
+    check()
