@@ -73,3 +73,16 @@ def test_bad_input_is_one_line(work, args, message):
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(message), proc.stderr
     assert work.ok("log", "--json").stdout.count('"command"') == 4  # nothing changed
+
+
+def test_the_python_api_takes_the_same_filters(work):
+    import provgraph
+
+    with provgraph.open_project(work.root) as project:
+        assert [e.activity.properties["command"] for e in project.log(tags=["keep"])] == [
+            "sort -o sorted.csv data/raw/a.csv"]
+        assert [e.activity.name for e in project.log(1, paths=["data"], status="ok")] == [
+            "sort #3"]
+        assert project.log(where="params.x = 3") == []
+        with pytest.raises(provgraph.errors.BadInput):
+            project.log(where="x = (select 1)")

@@ -203,3 +203,22 @@ def test_short_names():
     assert short_names(["caffe.test.accuracy", "caffe.test.loss", "caffe.train.loss"]) == {
         "caffe.test.accuracy": "accuracy", "caffe.test.loss": "test.loss",
         "caffe.train.loss": "train.loss"}
+
+
+def test_cli_options(bench):
+    header = lambda *a: next(csv.reader(io.StringIO(  # noqa: E731
+        bench.ok("runs", "--command", "caffe train*", "--csv", *a).stdout)))
+    assert "caffe.lr_policy" not in header()
+    assert {"caffe.lr_policy", "caffe.max_iter"} <= set(header("--all-columns"))
+    table = json.loads(bench.ok("runs", "--command", "caffe train*", "--json",
+                                "--best-min", "accuracy", "--best-max", "train.loss").stdout)
+    assert table["goals"]["caffe.test.accuracy"] == "min"
+    assert table["goals"]["caffe.train.loss"] == "max"
+    newest = json.loads(bench.ok("runs", "-n", "1", "--json").stdout)["runs"]
+    assert [r["name"] for r in newest] == ["python3 train.py #4"]
+    rows = json.loads(bench.ok("runs", "--command", "caffe*", "--sort", "-caffe.base_lr",
+                               "--json").stdout)["runs"]
+    assert [r["parameters"]["caffe.base_lr"] for r in rows] == [0.01, 0.001]
+    assert bench.ok("runs", "--sweep", "nothing").stdout.strip() == "No run matches."
+    proc = bench.prov("runs", "--json", "--csv")
+    assert proc.returncode == 2 and "--json and --csv do not go together" in proc.stderr
