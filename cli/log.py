@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import click
 
-from provgraph.cli.common import Styled, answered, json_out, print_lines
+from provgraph.cli.common import (
+    Styled,
+    answered,
+    json_out,
+    opened_index,
+    print_lines,
+    repository,
+)
+from provgraph.cli.selection import filter_options, filters_from
 from provgraph.text import printable
 
 
@@ -57,17 +66,30 @@ def _lines(entries: list) -> Iterator[Styled]:
 
 
 @click.command("log")
+@filter_options
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N activities.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def command(limit: int | None, as_json: bool) -> None:
-    """What happened, newest first: time, agent, command, exit status, files."""
+def command(limit: int | None, as_json: bool, **options: Any) -> None:
+    """What happened, newest first: time, agent, command, exit status, files.
+
+    PATH keeps the activities that used or generated a version of it (a folder: of anything
+    under it); the options narrow further, all together.
+    """
     from provgraph.queries.log import log
 
-    entries = answered(lambda _repo, store: log(store, limit))
+    given = any(v is not None and v != () for v in options.values())
+    filters = filters_from(repository(), **options) if given else None
+    if filters:  # the search copy answers only unfiltered reads: filters go to DuckDB
+        with opened_index() as (_repo, store):
+            entries = log(store, limit, filters)
+    else:  # unfiltered, as it always was
+        entries = answered(lambda _repo, store: log(store, limit))
     if as_json:
         json_out([entry.to_dict() for entry in entries])
         return
     if not entries:
-        print_lines([[("No activities recorded yet: run a command with `prov CMD`.", "")]])
+        text = ("No activity matches." if filters else
+                "No activities recorded yet: run a command with `prov CMD`.")
+        print_lines([[(text, "")]])
         return
     print_lines(_lines(entries))

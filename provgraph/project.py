@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from provgraph.queries.log import LogEntry
     from provgraph.queries.metrics import RunMetrics
     from provgraph.queries.nodes import NodeView
+    from provgraph.queries.runtable import RunTable
     from provgraph.queries.segment import Criteria, Segment
     from provgraph.queries.summarize import Summary
     from provgraph.status import Status
@@ -86,11 +87,25 @@ class Project:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def log(self, limit: int | None = None) -> list[LogEntry]:
-        """`prov log`: activities, newest first."""
+    def log(self, limit: int | None = None, **filters: Any) -> list[LogEntry]:
+        """`prov log`: activities, newest first; `filters` as `queries.filters.Filters` takes
+        them (paths=[...], agents=[...], command='python train.py*', status='ok',
+        since='2d', until=..., where="caffe.base_lr < 0.01", tags=[...], sweep=...)."""
+        from provgraph.queries.filters import Filters
         from provgraph.queries.log import log
 
-        return log(self.store, limit)
+        return log(self.store, limit, Filters(**filters) if filters else None)
+
+    def runs(self, limit: int | None = None, all_columns: bool = False,
+             sort: str | None = None, best_max: Sequence[str] = (),
+             best_min: Sequence[str] = (), **filters: Any) -> RunTable:
+        """`prov runs`: one row per run (parameters that differ, final and best metrics,
+        tags); filters as for `log`."""
+        from provgraph.queries.filters import Filters
+        from provgraph.queries.runtable import runs
+
+        return runs(self.store, Filters(**filters), all_columns=all_columns, sort=sort,
+                    best_max=tuple(best_max), best_min=tuple(best_min), limit=limit)
 
     def find(self, reference: str) -> Node:
         """`prov show`: the node a reference names (PATH[@vN], a run: `#14`, `latest`,

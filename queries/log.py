@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provgraph.model import USED, WAS_ASSOCIATED_WITH, WAS_GENERATED_BY, Node
 from provgraph.stores.base import Store
+
+if TYPE_CHECKING:
+    from provgraph.queries.filters import Filters
 
 
 @dataclass
@@ -25,12 +28,19 @@ class LogEntry:
                 "properties": self.activity.properties}
 
 
-def log(store: Store, limit: int | None = None) -> list[LogEntry]:
-    """Activities newest first, each with its agent and the files it used and generated.
+def log(store: Store, limit: int | None = None, filters: Filters | None = None
+        ) -> list[LogEntry]:
+    """Activities newest first, each with its agent and the files it used and generated;
+    only those `filters` keep (queries.filters) when given.
 
     Four batched queries whatever the number of activities.
     """
-    activities = store.activities(limit)
+    if filters:
+        from provgraph.queries.filters import select
+
+        activities = select(store, filters, limit)
+    else:
+        activities = store.activities(limit)
     entries = {a.id: LogEntry(a) for a in activities}
     outgoing = store.edges(entries, "out", [USED, WAS_ASSOCIATED_WITH])
     incoming = store.edges(entries, "in", [WAS_GENERATED_BY])
