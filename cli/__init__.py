@@ -24,6 +24,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "summarize": ("summarize",), "trust": ("trust",), "gc": ("gc",),
     "fileview": ("fileview", "fileview_why"),  # fileview_why adds `prov fileview why`
     "runs": ("runs",),
+    "note": ("note",), "tag": ("tag",), "set": ("set_cmd",),
 }
 SUBCOMMANDS = frozenset(MODULES)
 

@@ -43,6 +43,14 @@ def _status(props: dict) -> tuple[str, str]:
     return (f"exit {printable(code)}", "green" if code == 0 else "red")
 
 
+def _tags(props: dict) -> Styled:
+    """A run's tags (its own, and those `prov tag` gave it) at the end of its first line."""
+    from provgraph.journal.annotations import strings
+
+    tags = strings(props.get("tags"))
+    return [("  ", ""), (printable("[" + ", ".join(tags) + "]"), "magenta")] if tags else []
+
+
 def _lines(entries: list) -> Iterator[Styled]:
     """Each activity as styled lines (rich styles; plain text when piped)."""
     for entry in entries:
@@ -51,7 +59,7 @@ def _lines(entries: list) -> Iterator[Styled]:
         yield [(printable(entry.activity.id), "bold cyan"),
                (f"  {printable(_when(props.get('started')))}  ", ""),
                (printable(agents), "bold"), ("  ", ""), _status(props), ("  ", ""),
-               (_duration(props), "dim")]
+               (_duration(props), "dim"), *_tags(props)]
         if props.get("command"):
             yield [(f"    {printable(props['command'])}", "")]
         if props.get("message"):

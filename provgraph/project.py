@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from provgraph.repo import Repository
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from provgraph.annotate import Annotated
     from provgraph.capture.runner import Outcome
     from provgraph.model import Node
     from provgraph.queries.diff import RunDiff
@@ -84,6 +85,53 @@ class Project:
 
         self.close()
         return import_document(self.repo, text_or_path, fmt)
+
+    # -- annotating -------------------------------------------------------------------------
+
+    def note(self, reference: str, text: str) -> Annotated:
+        """`prov note`: keep a note with a node (a run, a file's version, an agent)."""
+        from provgraph.annotate import Change
+
+        return self._annotate([reference], Change(note=text), ["prov", "note", reference, text])
+
+    def tag(self, reference: str, names: Iterable[str], remove: bool = False) -> Annotated:
+        """`prov tag`: add tags to a node (or, `remove`, take annotated ones away)."""
+        from provgraph.annotate import Change
+
+        names = list(names)
+        change = Change(untag=names) if remove else Change(tag=names)
+        return self._annotate([reference], change, ["prov", "tag", reference, *names,
+                                                    *(["--remove"] if remove else [])])
+
+    def tag_many(self, ids: Iterable[str], names: Iterable[str], remove: bool = False
+                 ) -> Annotated:
+        """Tag (or untag) many nodes by id, in one record (`prov tag --where`)."""
+        from provgraph.annotate import tag_many
+
+        found = tag_many(self.repo, self.store, list(ids), list(names), remove)
+        self.close()  # the index catches up on the next read
+        return found
+
+    def set(self, reference: str, values: Mapping[str, Any] | None = None,
+            unset: Iterable[str] = ()) -> Annotated:
+        """`prov set`: give a node values of your own (`{"reviewed": True}`), or take set
+        ones away (`unset`); a recorded property is never replaced."""
+        from provgraph.annotate import Change
+
+        values, unset = dict(values or {}), list(unset)
+        words = [f"{k}={v}" for k, v in values.items()] + [f"--unset={k}" for k in unset]
+        return self._annotate([reference], Change(values=values, unset=unset),
+                              ["prov", "set", reference, *words])
+
+    def _annotate(self, references: list[str], change: Any, words: list[str]) -> Annotated:
+        import shlex
+
+        from provgraph.annotate import annotate, find_target
+
+        targets = [find_target(self.store, reference) for reference in references]
+        found = annotate(self.repo, self.store, targets, change, shlex.join(words))
+        self.close()
+        return found
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ from typing import Any
 from provgraph import gitio
 from provgraph.capture.snapshot import locked
 from provgraph.journal import fresh, quarantine
+from provgraph.journal.annotations import KIND as ANNOTATION
+from provgraph.journal.annotations import settle
 from provgraph.journal.records import Entry, Journal, Requarantined
 from provgraph.journal.replay import Replay, Resolved, ignored_oid
 from provgraph.journal.schema import shown
@@ -284,7 +286,7 @@ class Indexer:
         namespaces: dict[str, str] = dict(self.store.meta("namespaces", {}))
         bound = len(namespaces)
         for batch in _batches(entries, self.BATCH, self.ELEMENTS):
-            nodes, edges, made, claims = [], [], [], []
+            nodes, edges, made, claims, notes = [], [], [], [], []
             resolved = resolve(self.repo, batch)
             meter.total += sum(item.files() for item in resolved)
             if incremental:  # a rebuild starts from an empty store: nothing to read
@@ -292,6 +294,9 @@ class Indexer:
                 replay.state.update(self.store.load_state(wanted))
                 loaded |= wanted
             for entry, item in zip(batch, resolved, strict=True):
+                if entry.record.get("kind") == ANNOTATION:
+                    notes.append(entry.record)  # applied to their targets below
+                    continue
                 graph = entry.record.get("kind") == "graph"
                 if graph and not owners.admit(entry):
                     continue
@@ -307,7 +312,7 @@ class Indexer:
                     made += [(entry.chain, node.id) for node in n]
                     nodes += [(entry.chain, node) for node in n]
                 edges += e
-            nodes = self._agents_kept(nodes)
+            nodes = settle(self.store, self._agents_kept(nodes), notes)
             if incremental:
                 if owners.found:
                     raise NeedsRebuild("a record found bad: judged with all the others")

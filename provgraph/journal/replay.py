@@ -102,8 +102,10 @@ class Replay:
         if record.get("kind") == "graph":
             return self._graph(record)
         if record.get("kind") is not None:
-            # Records that make no nodes: view definitions (`prov fileview`, kind "view"), and
-            # kinds a later provgraph may add, which this one leaves for that one to read.
+            # Records that make no nodes: view definitions (`prov fileview`, kind "view"),
+            # annotations (kind "annotation": the indexer applies them to their targets,
+            # `journal.annotations.settle`), and kinds a later provgraph may add, which this
+            # one leaves for that one to read.
             return self.nodes, self.edges
         self.large = {info["pointer"]: info for info in record.get("large", {}).values()}
         self.ignored = _ignored_versions(record)

@@ -8,7 +8,10 @@ plain type checks, against the kinds provgraph writes today:
 - a capture (no `kind`): `prov CMD`, an interrupted capture recorded by the next `prov`, a
   file-view materialization (which also carries `fileview`), a `git commit` under prov;
 - `kind: "graph"`: provenance imported from a PROV document (`Journal.append_graph`);
-- `kind: "view"`: a file view defined or dropped (`provgraph.fileview.views`).
+- `kind: "view"`: a file view defined or dropped (`provgraph.fileview.views`);
+- `kind: "annotation"`: a note, tags or values given to nodes (`provgraph.journal.annotations`),
+  which must prove its id (`nonce`) and name the clone whose chain holds it (`clone`, checked
+  against the chain by the quarantine).
 
 `problem(record, hexlen)` names the first thing wrong, in a few words, or returns None. A
 record with a problem is quarantined (`provgraph.journal.quarantine`): no reader ever sees it.
@@ -35,13 +38,14 @@ from typing import Any
 from provgraph.model import EDGE_TYPES, LABELS
 
 FORMAT = 2  # the journal format this provgraph writes and reads (provgraph.journal.records.FORMAT)
-KNOWN_KINDS = (None, "graph", "view")
+KNOWN_KINDS = (None, "graph", "view", "annotation")
 MAX_DEPTH = 32
 INT64 = (-(2**63), 2**63 - 1)
 
 ACTIVITY_ID = re.compile(r"act-[0-9a-f]{16}\Z")
 GRAPH_ID = re.compile(r"imp-[0-9a-f]{16}\Z")
 VIEW_ID = re.compile(r"view-[0-9a-f]{16}\Z")
+ANNOTATION_ID = re.compile(r"ann-[0-9a-f]{16}\Z")
 NONCE = re.compile(r"[0-9a-f]{16,64}\Z")
 CLONE_ID = re.compile(r"[0-9a-f]{8,64}\Z")
 SHA256 = re.compile(r"[0-9a-f]{64}\Z")
@@ -110,9 +114,10 @@ def _record(record: Any, hexlen: int) -> None:
         return  # a later provgraph's: not ours to judge
     if "id" not in record:
         raise Invalid("the record has no id")
-    pattern = {None: ACTIVITY_ID, "graph": GRAPH_ID, "view": VIEW_ID}[kind]
+    pattern = {None: ACTIVITY_ID, "graph": GRAPH_ID, "view": VIEW_ID,
+               "annotation": ANNOTATION_ID}[kind]
     if not isinstance(record["id"], str) or not pattern.match(record["id"]):
-        example = {None: "act-", "graph": "imp-", "view": "view-"}[kind]
+        example = {None: "act-", "graph": "imp-", "view": "view-", "annotation": "ann-"}[kind]
         raise Invalid(f"id {shown(record['id'])} is not {example}<16 hex digits>")
     for key in ("started", "ended"):
         _time(record, key, required=True)
@@ -128,8 +133,25 @@ def _record(record: Any, hexlen: int) -> None:
         _capture(record, hexlen)
     elif kind == "graph":
         _graph(record)
+    elif kind == "annotation":
+        _annotation(record)
     else:
         _view_record(record)
+
+
+def _annotation(record: dict[str, Any]) -> None:
+    from provgraph.journal.annotations import problem
+
+    if "nonce" not in record:
+        raise Invalid("the annotation has no nonce to prove its id")
+    if not (isinstance(record.get("clone"), str) and CLONE_ID.match(record["clone"])):
+        raise Invalid(f"clone {shown(record.get('clone'))} is not a clone id")
+    reason = problem(record)
+    if reason is not None:
+        raise Invalid(reason)
+    for key in ("targets", "note", "tag", "untag", "set", "unset"):
+        if key in record:  # no lone surrogate: the index could not write the batch
+            _value(record[key], f"annotation {key}", 1)
 
 
 # -- captures ----------------------------------------------------------------------------------

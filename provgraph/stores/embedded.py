@@ -10,7 +10,9 @@ Tables (documented for `prov sql`):
   imported relation with an identifier of its own (two may join the same two nodes).
 - Views `entities`, `activities`, `agents` lift the common properties into columns (a node
   declared as several kinds, listed in its `labels` property, is in the view of its label).
-- `paths` and `meta` are the replay's bookkeeping (current version per path, journal tips).
+- `paths` and `meta` are the replay's bookkeeping (current version per path, journal tips);
+  `annotations` keeps, per annotated node, what `prov note/tag/set` said and the node as
+  recorded (`provgraph.journal.annotations`).
 - `gen` on nodes and edges is the catch-up ("generation") that last wrote the row: what a
   Neo4j sync has not pushed yet is every row of a later generation.
 
@@ -29,7 +31,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -38,9 +40,12 @@ from provgraph.journal.replay import PathState
 from provgraph.model import Edge, Node
 from provgraph.state import Damaged
 
+if TYPE_CHECKING:
+    from provgraph.journal.annotations import State
+
 #: Bulk loads go through files named so (`_load`), removed by the next writer if killed.
 LOAD_PREFIX = ".index-load-"
-SCHEMA_VERSION = 5  # bump on any change below: an older index is rebuilt from the journal
+SCHEMA_VERSION = 6  # bump on any change below: an older index is rebuilt from the journal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -73,6 +78,7 @@ CREATE TABLE IF NOT EXISTS paths (
     replaced VARCHAR
 );
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value JSON);
+CREATE TABLE IF NOT EXISTS annotations (target VARCHAR PRIMARY KEY, state JSON NOT NULL);
 CREATE OR REPLACE VIEW entities AS
     SELECT id, name, project, properties->>'path' AS path,
            CAST(properties->>'version' AS INTEGER) AS version,
@@ -219,7 +225,7 @@ class EmbeddedStore:
         if "meta" in tables and self.meta("schema_version") != SCHEMA_VERSION:
             for view in ("entities", "activities", "agents"):
                 self.db.execute(f"DROP VIEW IF EXISTS {view}")
-            for table in ("nodes", "edges", "paths", "meta"):
+            for table in ("nodes", "edges", "paths", "meta", "annotations"):
                 self.db.execute(f"DROP TABLE IF EXISTS {table}")
         self.db.execute(SCHEMA)
         self.set_meta("schema_version", SCHEMA_VERSION)
@@ -256,7 +262,7 @@ class EmbeddedStore:
         generation = self.generation
         for view in ("entities", "activities", "agents"):
             self.db.execute(f"DROP VIEW IF EXISTS {view}")
-        for table in ("nodes", "edges", "paths", "meta"):
+        for table in ("nodes", "edges", "paths", "meta", "annotations"):
             self.db.execute(f"DROP TABLE IF EXISTS {table}")
         self.db.execute(SCHEMA)
         self.set_meta("schema_version", SCHEMA_VERSION)
@@ -350,6 +356,25 @@ class EmbeddedStore:
                  "observed": s.observed, "replaced": s.replaced}
                 for p in paths if (s := state.get(p)) is not None]
         self._load("paths", _PATH_NAMES, _PATH_COLUMNS, rows)
+
+    def has_annotations(self) -> bool:
+        return self.db.execute("SELECT 1 FROM annotations LIMIT 1").fetchone() is not None
+
+    def annotations(self, ids: Iterable[str]) -> dict[str, State]:
+        """What annotations say of those of `ids` that have any (`journal.annotations`)."""
+        from provgraph.journal.annotations import State
+
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        rows = self.db.execute("SELECT target, state FROM annotations "
+                               "WHERE target IN (SELECT unnest(?))", [wanted]).fetchall()
+        return {target: State.from_json(json.loads(state)) for target, state in rows}
+
+    def save_annotations(self, states: dict[str, State]) -> None:
+        self._load("annotations", "target, state", "{'target': 'VARCHAR', 'state': 'JSON'}",
+                   ({"target": target, "state": state.to_json()}
+                    for target, state in states.items()))
 
     def meta(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()

@@ -42,6 +42,12 @@ def captured(repo_factory):
     a.write("params.yaml", "lr: 0.05\n")  # outside prov
     a.ok("python3", "train.py", "params.yaml", "sorted.csv",
          env={"PROV_AGENT": "Bob <bob@example.com>"})
+    # annotations are attributes of their targets (docs/annotations.md): lists, numbers,
+    # booleans, text the strict readers must accept too
+    a.ok("tag", "latest", "best", "v1")
+    a.ok("note", "sorted.csv", "sorted <by> 'sort -r' & kept")
+    a.ok("set", "latest", "score=0.93", "epochs=12", "reviewed=true", "owner=Bob")
+    a.ok("set", "bob@example.com", "team=vision")
     return a
 
 
