@@ -226,6 +226,8 @@ def regex_literal(char: str) -> str:
 
 def parse(text: str) -> Where:
     """The `--where` text, parsed and checked; BadInput (one line) when it is not allowed."""
+    import logging
+
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ParseError, TokenError
@@ -234,10 +236,17 @@ def parse(text: str) -> Where:
         raise BadInput("--where: empty expression")
     if ";" in _outside_strings(text):
         raise BadInput("--where: ';' is not allowed: give one expression")
+    # sqlglot warns on the logging module when it falls back to reading text as a bare
+    # command (`drop(x)`): the refusal below is the one line a user sees
+    quiet = logging.getLogger("sqlglot")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
         tree = sqlglot.parse_one(_backticks(text), read="duckdb")
     except (ParseError, TokenError) as exc:
         raise BadInput(f"--where: cannot parse {text!r}: {_parse_error(exc)}") from None
+    finally:
+        quiet.setLevel(level)
     for node in tree.walk():
         if isinstance(node, (exp.And, exp.Or)):  # sqlglot counts them as functions
             continue

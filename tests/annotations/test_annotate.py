@@ -336,3 +336,22 @@ def test_documents_say_where_annotations_go():
     for words in ("prov note", "prov tag", "prov set", "annotated.keys", "export",
                   "not (yet)"):
         assert words in text
+
+
+def test_tag_where_tags_every_run_the_predicate_keeps_in_one_record(repo):
+    for lr in (0.1, 0.01, 0.001):
+        repo.ok("true", env={"PROV_ACTIVITY_PROPERTIES": json.dumps({"lr": lr})})
+    records_before = len(repo.git("rev-list", "--all").split())
+    done = repo.ok("tag", "--where", "lr < 0.05", "low-lr", "second-pass")
+    assert done.stdout.strip() == "Tagged 2 runs: low-lr, second-pass"
+    tagged = json.loads(repo.ok("log", "--tag", "low-lr", "--json").stdout)
+    assert sorted(entry["properties"]["lr"] for entry in tagged) == [0.001, 0.01]
+    assert len(repo.git("rev-list", "--all").split()) == records_before + 1  # one record
+    repo.ok("tag", "--where", "lr = 0.001", "--remove", "second-pass")
+    kept = json.loads(repo.ok("log", "--tag", "second-pass", "--json").stdout)
+    assert [entry["properties"]["lr"] for entry in kept] == [0.01]
+    for args in (["--where", "lr > 5", "x"], ["--where", "lr <", "x"],
+                 ["--where", "drop(lr)", "x"]):
+        proc = repo.prov("tag", *args)
+        assert proc.returncode != 0, args
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
