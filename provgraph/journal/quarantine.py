@@ -323,7 +323,7 @@ def _inspect(chain: str, data: bytes, hexlen: int
     reason = schema.problem(record, hexlen, schema.may_hold_surrogates(data))
     if reason is None and not schema.CLONE_ID.match(chain):
         reason = "its chain is not named by a clone id"
-    if reason is None and "nonce" in record and record.get("kind") in (None, "graph"):
+    if reason is None and "nonce" in record and record.get("kind") in (None, "graph", "plan"):
         prefix = record["id"].split("-", 1)[0]
         if owned_id(prefix, chain, record["nonce"]) != record["id"]:
             reason = f"id {record['id']} is not in clone {chain}'s namespace (nonce mismatch)"
