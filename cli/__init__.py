@@ -23,6 +23,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "ingestors": ("ingestors",), "import": ("import_cmd",), "segment": ("segment",),
     "summarize": ("summarize",), "trust": ("trust",), "gc": ("gc",),
     "fileview": ("fileview", "fileview_why"),  # fileview_why adds `prov fileview why`
+    "template": ("template",), "sweep": ("sweep",),
 }
 SUBCOMMANDS = frozenset(MODULES)
 

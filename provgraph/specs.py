@@ -24,8 +24,13 @@ _RANGE = re.compile(r"^([^:]+):([^:]+):([x+])(.+)$")
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
-    """`KEY=SPEC` -> (KEY, SPEC); the first `=` after the key's own text splits them."""
-    key, sep, spec = text.partition("=")
+    """`KEY=SPEC` -> (KEY, SPEC): the first `=` splits them, the second for `@=VALUE=SPEC`
+    (an operand named by its value, which holds no `=`)."""
+    if text.startswith("@="):
+        value, sep, spec = text[2:].partition("=")
+        key = "@=" + value
+    else:
+        key, sep, spec = text.partition("=")
     if key in ("--", "-", "") and sep:  # `--lr=0.1=...` never; `=x` has no key
         raise BadInput(f"{text!r} has no key: write KEY=SPEC (--lr=0.1,0.01)")
     if not sep:
