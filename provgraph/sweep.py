@@ -250,7 +250,7 @@ def config_texts(repo: Repository, template: Template, params: dict[str, str]
 # -- running ---------------------------------------------------------------------------------
 
 
-class Stopped(Exception):
+class Stopped(KeyboardInterrupt):
     """SIGTERM: end as Ctrl-C does, files put back."""
 
 
@@ -437,5 +437,10 @@ def sweep(repo: Repository, name: str, overrides: list[str], jobs: int = 1,
         reuse: dict[int, str] = {}
         if skip_existing and todo and store is not None:
             reuse = reusable(repo, store(), template, todo)
-        Runner(repo, template, current, jobs, say).run(todo, reuse)
+        try:
+            Runner(repo, template, current, jobs, say).run(todo, reuse)
+        except KeyboardInterrupt:
+            say(f"{current.id}: stopped; the files are as before; `prov sweep "
+                f"{template.name} --resume` runs the trials not done")
+            raise
     return current

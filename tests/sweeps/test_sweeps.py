@@ -212,10 +212,11 @@ def test_an_interrupted_sweep_puts_the_files_back_and_resumes(trained, how):
         started.send_signal(signal.SIGTERM)  # `kill PID`: the sweep only
     else:
         os.killpg(started.pid, getattr(signal, how))  # Ctrl-C, or the session killed
-    started.communicate(timeout=120)
+    _out, err = started.communicate(timeout=120)
     assert started.returncode != 0
     if how != "SIGKILL":
         assert trained.read("params.yaml") == PARAMS  # put back before the sweep ended
+        assert "stopped; the files are as before" in err and "Traceback" not in err, err
     state = json.loads(next(sweeps.glob("*/sweep.json")).read_text())
     assert all(t["status"] != "ok" for t in state["trials"])
     proc, resumed = sweep(trained, "train", "--resume")
