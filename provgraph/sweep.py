@@ -183,21 +183,31 @@ def restore_left(repo: Repository, say: Callable[[str], None]) -> None:
 
 
 def _put_back(repo: Repository, backup: str, say: Callable[[str], None]) -> None:
-    with open(backup) as handle:
-        saved = json.load(handle)
-    for path, info in sorted(saved.items()):
+    import binascii
+
+    try:
+        with open(backup) as handle:
+            saved = json.load(handle)
+        originals = {path: (base64.b64decode(info["original"], validate=True), info["mode"],
+                            info["wrote"]) for path, info in saved.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        raise ProvError(f"{backup} is damaged: the config files a killed sweep rewrote may not "
+                        "be as they were; check them, then remove it") from None
+    for path, (original, mode, wrote) in sorted(originals.items()):
         full = os.path.join(repo.root, path)
         try:
             with open(full, "rb") as handle:
-                now = hashlib.sha256(handle.read()).hexdigest()
+                data = handle.read()
         except FileNotFoundError:
-            now = None
-        if now != info["wrote"]:
+            data = None
+        if data == original:
+            continue  # killed before the file was rewritten, or already put back
+        if data is None or hashlib.sha256(data).hexdigest() != wrote:
             say(f"prov sweep: {path} changed after the sweep rewrote it: left as it is "
                 f"(its content before the sweep is in {backup})")
             continue
-        gitio.write_file_atomic(full, base64.b64decode(info["original"]))
-        os.chmod(full, info["mode"])
+        gitio.write_file_atomic(full, original)
+        os.chmod(full, mode)
     os.unlink(backup)
 
 

@@ -287,3 +287,34 @@ def test_trials_and_their_plan_in_neo4j(synced):
                      "tags": [result["id"]]},
                     {"trial": 2, "lr": "0.01", "plan": plan["id"], "type": "prov:Plan",
                      "tags": [result["id"]]}]
+
+
+def test_a_damaged_backup_is_named_and_nothing_is_overwritten(trained):
+    template(trained, "train", "--lr=0.1")
+    folder = trained.root / ".git" / "prov" / "sweeps" / "sweep-00000000"
+    folder.mkdir(parents=True)
+    (folder / "backup.json").write_text('{"params.yaml": {"original": "!!"')
+    trained.write("params.yaml", "train:\n  batch: 8\n")
+    proc = trained.prov("sweep", "train")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr == (f"prov: {folder / 'backup.json'} is damaged: the config files a "
+                           "killed sweep rewrote may not be as they were; check them, then "
+                           "remove it\n")
+    assert trained.read("params.yaml") == "train:\n  batch: 8\n"
+    (folder / "backup.json").unlink()
+    assert trained.prov("sweep", "train").returncode == 0
+
+
+def test_the_python_api_returns_what_the_json_prints(trained):
+    import provgraph
+
+    with provgraph.open_project(trained.root) as project:
+        made = project.template("train", "latest", ["--lr=0.2,0.3"])
+        assert project.templates().to_dict()["templates"][0]["id"] == made.id
+        assert project.template_show("train").to_dict() == json.loads(
+            trained.ok("template", "show", "train", "--json").stdout)
+        planned = project.sweep("train", print_trials=True)
+        assert [t.params for t in planned.trials] == [{"--lr": "0.2"}, {"--lr": "0.3"}]
+        done = project.sweep("train")
+        assert done.counts() == {"ok": 2, "failed": 0, "reused": 0, "pending": 0}
+        assert all(t.run and t.run.startswith("act-") for t in done.trials)
