@@ -25,6 +25,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "fileview": ("fileview", "fileview_why"),  # fileview_why adds `prov fileview why`
     "runs": ("runs",),
     "note": ("note",), "tag": ("tag",), "set": ("set_cmd",),
+    "template": ("template",), "sweep": ("sweep",),
 }
 SUBCOMMANDS = frozenset(MODULES)
 

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from provgraph.queries.summarize import Summary
     from provgraph.status import Status
     from provgraph.stores.embedded import EmbeddedStore
+    from provgraph.sweep import Sweep
+    from provgraph.templates import Template, Templates
 
 
 class Project:
@@ -224,6 +226,43 @@ class Project:
 
         store = self.store
         return serialize(store.all_nodes(), store.all_edges(), fmt, store.meta("namespaces", {}))
+
+
+    def template(self, name: str, run: str, params: list[str]) -> Template:
+        """`prov template NAME --from RUN --param KEY=SPEC...`: a new version of a plan."""
+        import shlex
+
+        from provgraph.capture.command import Agent
+        from provgraph.templates import define
+
+        argv = ["prov", "template", name, "--from", run]
+        for param in params:
+            argv += ["--param", param]
+        return define(self.repo, self.store, name, self.run(run), list(params),
+                      Agent(self.repo).value(), shlex.join(argv))
+
+    def templates(self) -> Templates:
+        """`prov template list`: the latest version of each template."""
+        from provgraph.templates import listing
+
+        return listing(self.repo)
+
+    def template_show(self, reference: str) -> Template:
+        """`prov template show NAME` (NAME@vN for an older version)."""
+        from provgraph.templates import find
+
+        return find(self.repo, reference)
+
+    def sweep(self, name: str, overrides: Sequence[str] = (), jobs: int = 1,
+              resume: bool = False, retry_failed: bool = False, skip_existing: bool = False,
+              print_trials: bool = False, say: Callable[[str], None] | None = None) -> Sweep:
+        """`prov sweep`: run a template's grid, each trial a captured run."""
+        from provgraph import sweep
+
+        if print_trials:
+            return sweep.planned(self.repo, name, list(overrides))
+        return sweep.sweep(self.repo, name, list(overrides), jobs, resume, retry_failed,
+                           skip_existing, say or (lambda line: None), lambda: self.store)
 
 
 def open_project(path: str | os.PathLike[str] = ".") -> Project:

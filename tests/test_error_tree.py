@@ -22,6 +22,7 @@ INTERNAL = {
     "provgraph.state.Damaged",  # a derived file is made again by whoever catches it
     "provgraph.stores.adjacency.SearchDamaged",  # the same, for the search index
     "provgraph.fileview.why.rewriting.Refuse",  # why-provenance declines a query; the view runs
+    "provgraph.sweep.Stopped",  # SIGTERM during a sweep: a KeyboardInterrupt, files put back
 }
 #: Built-in (and SQLite's) exceptions some modules raise on purpose, each caught by its caller.
 BUILTIN_ALLOWED = {

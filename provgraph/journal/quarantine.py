@@ -324,7 +324,7 @@ def _inspect(chain: str, data: bytes, hexlen: int
     if reason is None and not schema.CLONE_ID.match(chain):
         reason = "its chain is not named by a clone id"
     if reason is None and "nonce" in record and record.get("kind") in (None, "graph",
-                                                                        "annotation"):
+                                                                        "annotation", "plan"):
         prefix = record["id"].split("-", 1)[0]
         if owned_id(prefix, chain, record["nonce"]) != record["id"]:
             reason = f"id {record['id']} is not in clone {chain}'s namespace (nonce mismatch)"

@@ -101,6 +101,8 @@ class Replay:
         record = self.record = item.record
         if record.get("kind") == "graph":
             return self._graph(record)
+        if record.get("kind") == "plan":
+            return self._plan(record)
         if record.get("kind") is not None:
             # Records that make no nodes: view definitions (`prov fileview`, kind "view"),
             # annotations (kind "annotation": the indexer applies them to their targets,
@@ -157,6 +159,13 @@ class Replay:
                  for e in record.get("edges", [])]
         return nodes, edges
 
+    def _plan(self, record: dict[str, Any]) -> tuple[list[Node], list[Edge]]:
+        """A template (`prov template`): a `prov:Plan` entity its sweep's trials use."""
+        from provgraph.templates import node_properties
+
+        props = {**flatten(node_properties(record)), "project": self.project}
+        return [Node(record["id"], ENTITY, props)], []
+
     # -- nodes -------------------------------------------------------------------------
 
     def _agent(self, agent: dict[str, str]) -> str | None:
@@ -189,6 +198,9 @@ class Replay:
             processes=(record.get("trace") or {}).get("processes"),
         )
         self.nodes.append(Node(record["id"], ACTIVITY, flatten(props)))
+        plan = props.get("plan")
+        if isinstance(plan, str) and plan.startswith("plan-"):  # a sweep's trial (prov sweep)
+            self._edge(USED, record["id"], plan, {"role": "plan"})
         if agent:
             self._edge(WAS_ASSOCIATED_WITH, record["id"], agent)
 

@@ -12,6 +12,7 @@ plain type checks, against the kinds provgraph writes today:
 - `kind: "annotation"`: a note, tags or values given to nodes (`provgraph.journal.annotations`),
   which must prove its id (`nonce`) and name the clone whose chain holds it (`clone`, checked
   against the chain by the quarantine).
+- `kind: "plan"`: a template (`provgraph.templates`), replayed as a `prov:Plan` entity.
 
 `problem(record, hexlen)` names the first thing wrong, in a few words, or returns None. A
 record with a problem is quarantined (`provgraph.journal.quarantine`): no reader ever sees it.
@@ -38,7 +39,7 @@ from typing import Any
 from provgraph.model import EDGE_TYPES, LABELS
 
 FORMAT = 2  # the journal format this provgraph writes and reads (provgraph.journal.records.FORMAT)
-KNOWN_KINDS = (None, "graph", "view", "annotation")
+KNOWN_KINDS = (None, "graph", "view", "annotation", "plan")
 MAX_DEPTH = 32
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -46,6 +47,7 @@ ACTIVITY_ID = re.compile(r"act-[0-9a-f]{16}\Z")
 GRAPH_ID = re.compile(r"imp-[0-9a-f]{16}\Z")
 VIEW_ID = re.compile(r"view-[0-9a-f]{16}\Z")
 ANNOTATION_ID = re.compile(r"ann-[0-9a-f]{16}\Z")
+PLAN_ID = re.compile(r"plan-[0-9a-f]{16}\Z")
 NONCE = re.compile(r"[0-9a-f]{16,64}\Z")
 CLONE_ID = re.compile(r"[0-9a-f]{8,64}\Z")
 SHA256 = re.compile(r"[0-9a-f]{64}\Z")
@@ -115,9 +117,10 @@ def _record(record: Any, hexlen: int) -> None:
     if "id" not in record:
         raise Invalid("the record has no id")
     pattern = {None: ACTIVITY_ID, "graph": GRAPH_ID, "view": VIEW_ID,
-               "annotation": ANNOTATION_ID}[kind]
+               "annotation": ANNOTATION_ID, "plan": PLAN_ID}[kind]
     if not isinstance(record["id"], str) or not pattern.match(record["id"]):
-        example = {None: "act-", "graph": "imp-", "view": "view-", "annotation": "ann-"}[kind]
+        example = {None: "act-", "graph": "imp-", "view": "view-", "annotation": "ann-",
+                   "plan": "plan-"}[kind]
         raise Invalid(f"id {shown(record['id'])} is not {example}<16 hex digits>")
     for key in ("started", "ended"):
         _time(record, key, required=True)
@@ -135,6 +138,8 @@ def _record(record: Any, hexlen: int) -> None:
         _graph(record)
     elif kind == "annotation":
         _annotation(record)
+    elif kind == "plan":
+        _plan(record)
     else:
         _view_record(record)
 
@@ -327,6 +332,36 @@ def _trace(trace: Any) -> None:
             raise Invalid(f"trace last_write {path!r} is {shown(when)}, not an ISO-8601 time")
     if "processes" in trace:
         _value(trace["processes"], "trace processes", 0)
+
+
+# -- templates ------------------------------------------------------------------------------
+
+
+def _plan(record: dict[str, Any]) -> None:
+    """A template: what `provgraph.templates` reads of it, and plain values in its params."""
+    if not isinstance(record.get("name"), str) or not record["name"]:
+        raise Invalid("the plan has no name")
+    _optional(record, "version", _is_int, "an integer")
+    if not isinstance(record.get("source"), str):
+        raise Invalid("the plan names no source run")
+    plan = record.get("plan")
+    if not isinstance(plan, dict):
+        raise Invalid("the plan's plan is not an object")
+    argv = plan.get("argv")
+    if not isinstance(argv, list) or not argv or not all(isinstance(w, str) for w in argv):
+        raise Invalid("the plan's argv is not a list of words")
+    params = plan.get("params")
+    if not isinstance(params, list) or not all(isinstance(p, dict) for p in params):
+        raise Invalid("the plan's params are not a list of objects")
+    for param in params:
+        _properties(param, "a plan parameter")
+        if not isinstance(param.get("key"), str) or not isinstance(param.get("spec"), str):
+            raise Invalid("a plan parameter has no key or spec")
+        at = param.get("at")
+        if at is not None and not (_is_int(at) and 0 < at < len(argv)):
+            raise Invalid(f"a plan parameter's word {shown(at)} is not in its argv")
+        if param.get("kind") == "config":
+            _path(param.get("file"), "a plan parameter's file", strict=True)
 
 
 # -- file views --------------------------------------------------------------------------------
