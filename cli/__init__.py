@@ -23,6 +23,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     "ingestors": ("ingestors",), "import": ("import_cmd",), "segment": ("segment",),
     "summarize": ("summarize",), "trust": ("trust",), "gc": ("gc",),
     "fileview": ("fileview", "fileview_why"),  # fileview_why adds `prov fileview why`
+    "restore": ("restore",),
+    "stale": ("stale",),
+    "rerun": ("rerun",),
 }
 SUBCOMMANDS = frozenset(MODULES)
 
