@@ -136,3 +136,18 @@ def test_the_same_answers_on_neo4j(synced):
     assert [o["path"] for o in stale["stale"]] == ["data/clean.csv", "model.pkl", "report.txt"]
     assert [s["command"] for s in steps] == [
         "python3 clean.py", "python3 train.py", "python3 report.py"]
+
+
+def test_the_snapshot_stale_takes_survives_a_gc(repo):
+    """`prov stale` snapshots an unrecorded edit; the next capture reuses that snapshot, so
+    `prov gc` keeps it whole (else the capture would name a pruned tree)."""
+    make_chain(repo)
+    repo.ok("sh", "-c", "echo d,5 >> data/raw.csv")  # raw.csv@v2: v1's bytes are gc's to drop
+    repo.write("data/raw.csv", "z,9\n")
+    repo.ok("stale")
+    assert "Dropped" in repo.ok("gc", "--keep-last", "1", "--expire", "now").stdout
+    repo.ok("python3", "clean.py")
+    assert repo.read("data/clean.csv") == "z,9\n"
+    assert repo.ok("stale").stdout.splitlines() == ["model.pkl"]
+    repo.ok("restore", "data/raw.csv@v3", "-o", "copy.csv")
+    assert repo.read("copy.csv") == "z,9\n"
