@@ -330,11 +330,14 @@ def _ordered(pipeline: Pipeline, steps: dict[str, Step]) -> list[Step]:
         names = " -> ".join(pipeline.runs[r].name for r in exc.args[1])
         raise ProvError(f"the runs to re-run feed each other in a loop ({names}): re-run "
                         "them one at a time") from None
-    order = []
+    order: list[str] = []
+    ready: set[str] = set()
     while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=lambda r: _ended(pipeline.runs[r]))
-        order += ready
-        sorter.done(*ready)
+        ready.update(sorter.get_ready())
+        first = min(ready, key=lambda r: (_ended(pipeline.runs[r]), r))  # as they first ran
+        ready.remove(first)
+        order.append(first)
+        sorter.done(first)
     return [steps[run_id] for run_id in order]
 
 
