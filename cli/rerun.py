@@ -25,6 +25,8 @@ def _target(text: str) -> str:
 
     if text.startswith("act-") or is_run_reference(text):
         return text
+    if ":" in text and not os.path.lexists(text):
+        return text  # an imported activity's id (`ex:train`), not a path
     repo = repository()
     rel = repo.relpath(text, os.getcwd())
     if rel is None:

@@ -110,6 +110,8 @@ def execute(repo: Repository, steps: list[Step], keep_going: bool = False,
     """Run the steps in order, each a capture carrying `rerun_of`."""
     from provgraph.capture import command as capture
 
+    # properties given to this process are not the steps' (each says only `rerun_of`)
+    os.environ.pop(capture.PROPERTIES_ENV, None)
     results = [StepResult(step) for step in steps]
     broken: set[str] = set()  # runs that failed or were skipped
     stop = False

@@ -182,3 +182,15 @@ def test_the_python_api_gives_what_json_prints(repo):
     with provgraph.open_project(repo.root) as project:
         assert project.rerun(["model.pkl"], dry_run=True).to_dict() == printed
         assert project.stale().to_dict() == json.loads(repo.ok("stale", "--json").stdout)
+
+
+def test_downstream_of_a_run_asked_for_when_nothing_is_stale(repo):
+    make_chain(repo)
+    [clean, train] = _runs(repo)
+    # properties given to `prov rerun` itself are not its steps'
+    proc = repo.ok("rerun", "--downstream", "#1",
+                   env={"PROV_ACTIVITY_PROPERTIES": '{"sweep": "s1"}'})
+    assert _announced(proc) == ["python3 clean.py", "python3 train.py"]
+    new = _runs(repo)[2:]
+    assert [r.properties["rerun_of"] for r in new] == [clean.id, train.id]
+    assert all("sweep" not in r.properties for r in new)

@@ -125,3 +125,26 @@ def test_the_python_api(repo):
         assert done.to_dict()["path"] == "copy.txt" and done.exit_code == 0
         assert project.log(1)[0].activity.name == "restore #3"
     assert repo.read("copy.txt") == "a\n"
+
+
+def test_a_clone_pulled_without_content(repo, tmp_path):
+    import subprocess
+
+    from conftest import Repo
+
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True, env=repo.env)
+    repo.git("remote", "add", "origin", str(remote))
+    repo.git("push", "-q", "origin", "HEAD:refs/heads/main")
+    _versions(repo, ["first\\n", "second\\n"])
+    repo.ok("push")  # without content
+    subprocess.run(["git", "clone", "-q", "-b", "main", str(remote), str(tmp_path / "other")],
+                   check=True, env=repo.env)
+    other = Repo(tmp_path / "other", repo.env)
+    other.ok("pull")
+    assert "is not in this clone" in one_line_error(other.prov("restore", "params.txt@v1"))
+    assert not other.path("params.txt").exists()
+    repo.ok("push", "--content", "all")
+    other.ok("pull")
+    other.ok("restore", "params.txt@v1")
+    assert other.read("params.txt") == "first\n"
