@@ -26,6 +26,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "runs": ("runs",),
     "note": ("note",), "tag": ("tag",), "set": ("set_cmd",),
     "template": ("template",), "sweep": ("sweep",),
+    "restore": ("restore",), "stale": ("stale",), "rerun": ("rerun",),
 }
 SUBCOMMANDS = frozenset(MODULES)
 

@@ -33,7 +33,11 @@ if TYPE_CHECKING:
     from provgraph.queries.nodes import NodeView
     from provgraph.queries.runtable import RunTable
     from provgraph.queries.segment import Criteria, Segment
+    from provgraph.queries.stale import Staleness
+    from provgraph.queries.stale import Step as RerunStep
     from provgraph.queries.summarize import Summary
+    from provgraph.rerun import Rerun
+    from provgraph.restore import Restored
     from provgraph.status import Status
     from provgraph.stores.embedded import EmbeddedStore
     from provgraph.sweep import Sweep
@@ -219,6 +223,70 @@ class Project:
         from provgraph.queries.diff import diff
 
         return diff(self.store, self.run(run_a), self.run(run_b), gitio.blob_reader(self.root))
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def restore(self, reference: str, output: str | None = None, force: bool = False
+                ) -> Restored:
+        """`prov restore`: a version's content (`PATH@vN`) written back to its path, or to
+        `output`, recorded as a `restore` activity. Refuses to overwrite changes no record
+        holds unless `force`."""
+        from provgraph import restore as restoring
+
+        version = self.find(reference)
+        oid = restoring.blob_of(self.repo, version)
+        path = restoring.target_path(self.repo, output or str(version.properties["path"]),
+                                     self.root)
+        if not force:
+            restoring.refuse_unrecorded(self.repo, self.store, path)
+        self.close()  # the capture runs with the index closed; it catches up on the next read
+        return restoring.restore(self.repo, version, path, oid)
+
+    def stale(self, paths: Iterable[str] = ()) -> Staleness:
+        """`prov stale`: outputs whose recorded inputs changed since they were made (the work
+        tree as it is now counts), with why."""
+        return self._pipeline().stale(paths)
+
+    def rerun(self, targets: Sequence[str], dry_run: bool = False, downstream: bool = False,
+              keep_going: bool = False,
+              announce: Callable[[int, int, RerunStep], None] | None = None) -> Rerun:
+        """`prov rerun`: the recorded runs that bring `targets` (paths, or runs: `#14`,
+        `latest`, an id) up to date, run again in dependency order as new captures carrying
+        `rerun_of` (`dry_run`: only the plan). `announce(n, total, step)` is told before each."""
+        from provgraph.queries.stale import plan
+        from provgraph.rerun import Rerun, StepResult, check, execute
+
+        pipeline = self._pipeline()
+        steps = plan(pipeline, [self._target(t) for t in targets], downstream)
+        check(self.repo, pipeline, steps)
+        if dry_run:
+            return Rerun([StepResult(step) for step in steps], dry_run=True)
+        self.close()  # the captures run with the index closed
+        return Rerun(execute(self.repo, steps, keep_going, announce))
+
+    def _pipeline(self):
+        from provgraph.queries.stale import Pipeline
+        from provgraph.worktree import WorkTree
+
+        return Pipeline(self.store, WorkTree(self.repo).digest)
+
+    def _target(self, reference: str):
+        """A `prov rerun` target: a RUN when written as one (and naming one), else a path."""
+        from provgraph.errors import BadInput
+        from provgraph.model import ACTIVITY
+        from provgraph.queries.runs import find_run, is_run_reference, is_run_shorthand
+        from provgraph.queries.stale import Target
+
+        text = reference.strip()
+        node = self.store.node(text) if text else None
+        if node is not None and node.label == ACTIVITY:
+            return Target(run=node)  # an id, an imported activity's (`ex:train`) too
+        if (text.startswith("act-") or is_run_shorthand(text)
+                or (is_run_reference(text) and self.store.named(text, ACTIVITY))):
+            return Target(run=find_run(self.store, text))
+        if not text:
+            raise BadInput("no target given: name a file or a run")
+        return Target(path=text.removeprefix("./"))
 
     def export(self, fmt: str = "json") -> str:
         """`prov export`: the graph as W3C PROV (json, provn, ttl, xml)."""

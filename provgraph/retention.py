@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from provgraph import content, gitio
+from provgraph import content, gitio, state
 from provgraph.capture.snapshot import locked
 from provgraph.errors import BadInput
 from provgraph.journal.records import Journal
@@ -172,10 +172,16 @@ def _kept(versions: dict[str, dict[str, float]], keep_last: int | None,
 
 
 def _whole_snapshots(repo: Repository) -> list[str]:
-    """The latest snapshot and those of captures still running: kept whole."""
+    """The latest snapshot (the last capture's, and the one the private index names) and
+    those of captures still running: kept whole."""
     from provgraph.capture import recovery
 
     trees = [recovery.last_snapshot(repo)]
+    # the private index's own snapshot, when a read took one after the last capture
+    # (`prov stale`, a file view's status): the next capture reuses its tree and blobs
+    cached = state.read_json(repo.prov_path("snapshot.json"))
+    if isinstance(cached, dict):
+        trees.append(cached.get("tree"))
     for marker in recovery.markers(repo):
         record = (marker.record or {}).get("record") or {}
         trees.append(record.get("before"))

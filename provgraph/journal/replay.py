@@ -121,6 +121,10 @@ class Replay:
         activity = record["id"]
         for path, oid, role in item.used:
             self._edge(USED, activity, self._current(path, oid), {"role": role})
+        restored = (record.get("activity") or {}).get("restore_of")
+        if isinstance(restored, str) and restored.startswith("ent-"):
+            # `prov restore`: the version it wrote back, which its trace cannot see it read
+            self._edge(USED, activity, restored, {"role": "restore"})
         trace = _complete_trace(record)
         deleted = []
         for count, change in enumerate(item.changes, 1):
