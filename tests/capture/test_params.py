@@ -5,9 +5,12 @@ on real files, read back from both indexes, the export and a clone without conte
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import time
 
-from conftest import Repo
+from conftest import PROV, Repo
 from graph import Graph, neo4j_store
 
 #: A script that reads the files named on its command line, as a training script would.
@@ -338,3 +341,27 @@ def test_params_survive_gc_and_a_clone_pulled_without_content(repo: Repo, tmp_pa
     other.ok("rebuild")
 
     assert [params_of(n) for n in Graph.of(other).activities()] == before
+
+
+def test_a_capture_killed_midway_gets_the_params_it_read(repo: Repo):
+    repo.write("params.yaml", "lr: 0.5\n")
+    repo.write(".gitignore", "started\n")
+    repo.commit_all("project")
+    proc = subprocess.Popen(
+        [PROV, "sh", "-c", "cat params.yaml > /dev/null && touch started && sleep 60"],
+        cwd=repo.root, env=repo.env, start_new_session=True, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        while not repo.path("started").exists():
+            assert proc.poll() is None, "the command ended before it was killed"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # prov and its command
+        proc.wait()
+
+    after = repo.ok("true")  # finishes the killed capture's record
+
+    assert "recorded an interrupted capture" in after.stderr
+    killed = next(a for a in Graph.of(repo).activities() if a.properties["utility"] == "sh")
+    assert killed.properties["status"] == "interrupted"
+    assert killed.properties["params.params.yaml.lr"] == 0.5
