@@ -468,7 +468,6 @@ def _repository_path(repo: Repository, path: str, record: dict[str, Any]) -> str
 def finish(session: Session, record: dict[str, Any], before: Snapshot, after: Snapshot,
            outcome: runner.Outcome | None) -> str:
     """Complete the record with how the command ended and make it durable."""
-    _read_params(session, record)
     for key in ("command", "message", "activity", "named"):
         if key in record:
             record[key] = _valid_text(record[key])
@@ -486,6 +485,12 @@ def finish(session: Session, record: dict[str, Any], before: Snapshot, after: Sn
         if outcome.signal is not None:
             record["signal"] = outcome.signal
         record["status"] = status(outcome)
+    if "before" in record and "diff" not in record:
+        # the versions it used, found once: for the journal and for the parameters
+        from provgraph.journal.changes import describe
+
+        record["diff"] = describe(session.repo, [record])[0]
+    _read_params(session, record)
     return session.journal.append(record)
 
 

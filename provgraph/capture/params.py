@@ -37,7 +37,8 @@ Values whose key names a secret (`password`, `API_KEY`, a token's shape...) pass
 capture's redaction, as command lines do: the record says a password was set, never which.
 
 Light on purpose (the capture path): the standard library, and PyYAML or python-dotenv only
-when a run read such a file.
+when a run read such a file of a version no earlier run read (`.git/prov/params.json` keeps
+the parameters of the last versions read, so most runs parse nothing and ask git nothing).
 """
 
 from __future__ import annotations
@@ -93,34 +94,45 @@ def of_record(repo: Repository, record: dict[str, Any], config: Config,
         return {}
     limits = Limits(config)
     kept, skipped = chosen[:MAX_FILES], chosen[MAX_FILES:]
-    contents = _contents(repo, record, kept, limits.file_size)
+    cache = _Cache(repo, limits, redactor)
+    versions = [_version(record, index, item) for index, item in kept]
+    values = {version: cache.get(version, _kind(item["path"]))
+              for version, (_i, item) in zip(versions, kept, strict=True) if version}
+    missing = [(version, item) for version, (_i, item) in zip(versions, kept, strict=True)
+               if version and values[version] is None]
+    if missing:
+        contents = _contents(repo, missing, limits.file_size)
+        for version, item in missing:
+            if version in contents:
+                values[version] = of_content(item["path"], contents[version], limits, redactor)
+                cache.put(version, _kind(item["path"]), values[version])
+        cache.save()
     found: dict[str, Any] = {}
-    for item in kept:
-        content = contents.get(item["path"])
-        if content is not None:
-            found.update(of_file(item["path"], content, limits, redactor))
+    for version, (_i, item) in zip(versions, kept, strict=True):
+        prefix = f"{PREFIX}{item['path']}."
+        found.update((prefix + key, value) for key, value in (values.get(version) or {}).items())
     if skipped:
         found[PREFIX + TRUNCATED] = (f"{_many(len(skipped), 'configuration file')} past the "
                                      f"first {MAX_FILES} not read: "
-                                     + _names([i["path"] for i in skipped]))
+                                     + _names([item["path"] for _i, item in skipped]))
     return found
 
 
-def of_file(path: str, content: bytes | int, limits: Limits,
-            redactor: Redactor | None = None) -> dict[str, Any]:
-    """`params.<path>.*` of one file's content (an int: the size of a file too big to read)."""
-    prefix = f"{PREFIX}{path}."
+def of_content(path: str, content: bytes | int, limits: Limits,
+               redactor: Redactor | None = None) -> dict[str, Any]:
+    """The parameters of one file's content, by dotted key (`_truncated`: what was left out);
+    `content` an int: the size of a file too big to read."""
     if isinstance(content, int):
-        return {prefix + TRUNCATED: f"not read: {content} bytes, over params.max_file_size "
-                                    f"({limits.file_size})"}
+        return {TRUNCATED: f"not read: {content} bytes, over params.max_file_size "
+                           f"({limits.file_size})"}
     tree = parse(path, content)
     if tree is None:
         return {}
     values, note = flatten(tree, limits)
-    found = {prefix + key: _redacted(redactor, key, value) if redactor else value
+    found = {key: _redacted(redactor, key, value) if redactor else value
              for key, value in values.items()}
     if note:
-        found[prefix + TRUNCATED] = note
+        found[TRUNCATED] = note
     return found
 
 
@@ -133,13 +145,30 @@ def is_config(path: str, included: list[str] = (), excluded: list[str] = ()) -> 
     return role_of(path, None) == "config" or bool(included and _matches(path, included))
 
 
-def _chosen(record: dict[str, Any], config: Config) -> list[dict[str, Any]]:
-    """The record's used files that count, in the order the command read them."""
+def _chosen(record: dict[str, Any], config: Config) -> list[tuple[int, dict[str, Any]]]:
+    """The record's used files that count (with their place in `used`), in the order the
+    command read them."""
     included = _globs(config.get("params.files"))
     excluded = _globs(config.get("params.exclude"))
-    return [item for item in record.get("used", [])
-            if item.get("role") != "moved" and isinstance(item.get("path"), str)
+    return [(index, item) for index, item in enumerate(record.get("used", []))
+            if isinstance(item, dict) and item.get("role") != "moved"
+            and isinstance(item.get("path"), str)
             and is_config(item["path"], included, excluded)]
+
+
+def _version(record: dict[str, Any], index: int, item: dict[str, Any]) -> str | None:
+    """What names the version the run read: a blob id (the one the record's `diff` found in
+    the before-snapshot, or one an ingestor named), `sha256:<digest>` of a git-ignored file,
+    or `<tree>:<path>` when the record has no `diff`."""
+    if item.get("oid"):
+        return str(item["oid"])
+    if item.get("ignored"):
+        digest = item.get("sha256")
+        return f"sha256:{digest}" if isinstance(digest, str) else None
+    used = (record.get("diff") or {}).get("used")
+    if isinstance(used, list) and index < len(used):
+        return used[index]  # None: not a file in the before-snapshot
+    return f"{record['before']}:{item['path']}" if record.get("before") else None
 
 
 def _globs(value: Any) -> list[str]:
@@ -156,31 +185,23 @@ def _matches(path: str, globs: list[str]) -> bool:
                for g in globs)
 
 
-def _contents(repo: Repository, record: dict[str, Any], items: list[dict[str, Any]],
-              limit: int) -> dict[str, bytes | int]:
-    """Each item's content as the run read it (or its size when over `limit`); items whose
-    version cannot be read are left out."""
-    names: dict[str, str] = {}
+def _contents(repo: Repository, wanted: list[tuple[str, dict[str, Any]]], limit: int
+              ) -> dict[str, bytes | int]:
+    """Each version's content (or its size when over `limit`), by version; versions that
+    cannot be read are left out. Blobs come in one `git cat-file --batch`."""
     found: dict[str, bytes | int] = {}
-    for item in items:
-        path = item["path"]
-        if item.get("oid"):  # a version an ingestor named, or an ignored file's copy
-            names[path] = item["oid"]
-        elif item.get("ignored"):
-            content = _ignored(repo, item, limit)
-            if content is not None:
-                found[path] = content
-        elif record.get("before"):
-            names[path] = f"{record['before']}:{path}"
+    names = [version for version, _item in wanted if not version.startswith("sha256:")]
     if names:
         try:
-            blobs = gitio.read_blobs(repo.root, list(names.values()), limit)
+            blobs = gitio.read_blobs(repo.root, names, limit)
         except (gitio.GitError, OSError):
             blobs = {}
-        for path, name in names.items():
-            blob = blobs.get(name)
-            if blob is not None:
-                found[path] = blob
+        found.update((name, blob) for name, blob in blobs.items() if blob is not None)
+    for version, item in wanted:
+        if version.startswith("sha256:"):
+            content = _ignored(repo, item, limit)
+            if content is not None:
+                found[version] = content
     return found
 
 
@@ -202,7 +223,59 @@ def _ignored(repo: Repository, item: dict[str, Any], limit: int) -> bytes | int 
     return content if hashlib.sha256(content).hexdigest() == digest else None
 
 
+class _Cache:
+    """The parameters of versions read before, by version and format: a run that reads the
+    version an earlier run read (most runs do) parses nothing, loads no YAML and asks git
+    nothing. Derived (`.git/prov/params.json`, the last ENTRIES versions): damaged or lost,
+    the files are read again. Values are kept as recorded, after redaction (the tag holds
+    the limits and the project's redaction rules, whose change makes every entry stale)."""
+
+    ENTRIES = 64
+
+    def __init__(self, repo: Repository, limits: Limits, redactor: Redactor):
+        from provgraph import state
+
+        self.path = repo.prov_path("params.json")
+        found = state.read_json(self.path)
+        self.entries: dict[str, Any] = found if isinstance(found, dict) else {}
+        rules = repr(redactor.extra).encode()
+        import zlib
+
+        self.tag = (f"{limits.file_size},{limits.keys},{limits.value_length},"
+                    f"{limits.list_length},{zlib.crc32(rules):08x}")
+        self.changed = False
+
+    def get(self, version: str, kind: str) -> dict[str, Any] | None:
+        entry = self.entries.get(f"{version} {kind} {self.tag}")
+        return entry if isinstance(entry, dict) else None
+
+    def put(self, version: str, kind: str, values: dict[str, Any]) -> None:
+        if ":" in version and not version.startswith("sha256:"):
+            return  # `<tree>:<path>` names no version for long
+        self.entries[f"{version} {kind} {self.tag}"] = values
+        self.changed = True
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        import contextlib
+        import json
+
+        kept = dict(list(self.entries.items())[-self.ENTRIES:])
+        with contextlib.suppress(OSError):  # a cache: the next run reads the files again
+            gitio.write_file_atomic(self.path, json.dumps(kept).encode(), durable=False)
+
+
 # -- formats ---------------------------------------------------------------------------------
+
+
+def _kind(path: str) -> str:
+    """The format a file is read in, from its name: a key of _READERS."""
+    name = path.rsplit("/", 1)[-1].lower()
+    if name == ".env":
+        return ".env"
+    ext = name[name.rfind("."):] if name.rfind(".") > 0 else ""
+    return ext if ext in _READERS else ".yaml"
 
 
 def parse(path: str, content: bytes) -> dict[str, Any] | None:
@@ -211,10 +284,8 @@ def parse(path: str, content: bytes) -> dict[str, Any] | None:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None
-    name = path.rsplit("/", 1)[-1].lower()
-    ext = name[name.rfind("."):] if name.rfind(".") > 0 else ""
     try:
-        tree = _READERS.get(ext, _env if name == ".env" else _yaml)(text)
+        tree = _READERS[_kind(path)](text)
     except Exception:  # any parser's error: a file that does not parse adds nothing
         return None
     return tree if isinstance(tree, dict) else None
@@ -432,12 +503,23 @@ _LEFT_OUT = object()
 def _key(raw: Any) -> str:
     if isinstance(raw, bool):
         return "true" if raw else "false"
-    return "null" if raw is None else str(raw)
+    return "null" if raw is None else _text(str(raw))
+
+
+def _text(value: str) -> str:
+    """Text every store takes: a lone surrogate (JSON's `"\\ud800"`) as its escape."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode()
+    return value
 
 
 def _scalar(value: Any) -> Any:
     """A value as the record holds it; _LEFT_OUT for what is not a scalar."""
-    if value is None or isinstance(value, (bool, str)):
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         return value if INT64[0] <= value <= INT64[1] else str(value)

@@ -303,7 +303,8 @@ def test_params_on_both_indexes_and_queryable_with_cypher(synced: Repo):
     repo.ok("sync")
 
     rows = json.loads(repo.ok(
-        "cypher", "MATCH (a:Activity) WHERE a.`params.params.yaml.train.lr` < $most "
+        "cypher", "MATCH (a:Activity {project: $project}) "
+        "WHERE a.`params.params.yaml.train.lr` < $most "
         "RETURN a.`params.params.yaml.train.lr` AS lr, a.`params.params.yaml.train.layers` AS "
         "layers, a.`params.overrides.lr_override` AS o", "--param", "most=0.05",
         "--json").stdout)
@@ -365,3 +366,32 @@ def test_a_capture_killed_midway_gets_the_params_it_read(repo: Repo):
     killed = next(a for a in Graph.of(repo).activities() if a.properties["utility"] == "sh")
     assert killed.properties["status"] == "interrupted"
     assert killed.properties["params.params.yaml.lr"] == 0.5
+
+
+def test_a_version_read_before_is_not_parsed_again(repo: Repo):
+    repo.write("params.yaml", "lr: 0.1\n")
+    repo.write(".env", "LR=0.1\nNAME=x\n")
+    repo.commit_all("project")
+
+    def run() -> tuple[dict, set[str]]:
+        proc = repo.ok("cat", "params.yaml", ".env", env={"PYTHONPROFILEIMPORTTIME": "1"})
+        assert "Traceback" not in proc.stderr
+        imported = {line.split("|")[-1].strip().split(".")[0]
+                    for line in proc.stderr.splitlines() if line.startswith("import time:")}
+        return params_of(Graph.of(repo).activities()[-1]), imported
+
+    first, imported = run()
+    assert {"yaml", "dotenv"} <= imported
+    assert first == {"params.params.yaml.lr": 0.1, "params..env.LR": 0.1,
+                     "params..env.NAME": "x"}
+    again, imported = run()  # the same versions: the cache answers
+    assert again == first and not imported & {"yaml", "dotenv"}
+
+    repo.ok("config", "set", "redact.names", '["NAME"]')  # other rules: read again
+    redacted, _ = run()
+    assert redacted == {**first, "params..env.NAME": "***"}
+
+    cache = repo.path(".git/prov/params.json")
+    for damaged in (b"", b"\xff\x00garbage", b'[1, "x"]', b'{"x": 5}'):
+        cache.write_bytes(damaged)
+        assert run()[0] == redacted
