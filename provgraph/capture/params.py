@@ -95,22 +95,22 @@ def of_record(repo: Repository, record: dict[str, Any], config: Config,
     limits = Limits(config)
     kept, skipped = chosen[:MAX_FILES], chosen[MAX_FILES:]
     cache = _Cache(repo, limits, redactor)
-    versions = [_version(record, index, item) for index, item in kept]
-    values = {version: cache.get(version, _kind(item["path"]))
-              for version, (_i, item) in zip(versions, kept, strict=True) if version}
-    missing = [(version, item) for version, (_i, item) in zip(versions, kept, strict=True)
-               if version and values[version] is None]
+    # a version and the format it is read in (one blob may be a.yaml and b.json)
+    keys = [(_version(record, index, item), _kind(item["path"])) for index, item in kept]
+    values = {key: cache.get(*key) for key in keys if key[0]}
+    missing = {key[0]: item for key, (_i, item) in zip(keys, kept, strict=True)
+               if key[0] and values[key] is None}
     if missing:
-        contents = _contents(repo, missing, limits.file_size)
-        for version, item in missing:
-            if version in contents:
-                values[version] = of_content(item["path"], contents[version], limits, redactor)
-                cache.put(version, _kind(item["path"]), values[version])
+        contents = _contents(repo, list(missing.items()), limits.file_size)
+        for key, (_i, item) in zip(keys, kept, strict=True):
+            if values.get(key) is None and key[0] in contents:
+                values[key] = of_content(item["path"], contents[key[0]], limits, redactor)
+                cache.put(*key, values[key])
         cache.save()
     found: dict[str, Any] = {}
-    for version, (_i, item) in zip(versions, kept, strict=True):
+    for key, (_i, item) in zip(keys, kept, strict=True):
         prefix = f"{PREFIX}{item['path']}."
-        found.update((prefix + key, value) for key, value in (values.get(version) or {}).items())
+        found.update((prefix + name, value) for name, value in (values.get(key) or {}).items())
     if skipped:
         found[PREFIX + TRUNCATED] = (f"{_many(len(skipped), 'configuration file')} past the "
                                      f"first {MAX_FILES} not read: "

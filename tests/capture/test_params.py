@@ -395,3 +395,16 @@ def test_a_version_read_before_is_not_parsed_again(repo: Repo):
     for damaged in (b"", b"\xff\x00garbage", b'[1, "x"]', b'{"x": 5}'):
         cache.write_bytes(damaged)
         assert run()[0] == redacted
+
+
+def test_one_content_in_two_formats_is_read_in_each(repo: Repo):
+    repo.write("a.yaml", '{"x": 1, "y": "z"}\n')
+    repo.write("b_config.json", '{"x": 1, "y": "z"}\n')  # the same blob
+    repo.write("c.env", '{"x": 1, "y": "z"}\n')  # the same blob, no KEY=value line
+    repo.commit_all("project")
+
+    repo.ok("cat", "a.yaml", "b_config.json", "c.env")
+
+    assert params_of(Graph.of(repo).activities()[0]) == {
+        "params.a.yaml.x": 1, "params.a.yaml.y": "z",
+        "params.b_config.json.x": 1, "params.b_config.json.y": "z"}
