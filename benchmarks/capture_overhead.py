@@ -3,10 +3,15 @@
 Shapes: 100 small files; 10,000 small files in 100 folders; ~1 GB holding ten 100 MiB
 binaries (over the 100 MB large-file limit, so kept by digest). Commands: `true`, and writing
 a 1 MiB file (`dd`). Each is timed bare and under `prov`, interleaved, at least 7 times; the
-figure is the median. The baseline for the snapshot itself is a bare git snapshot as a script
-would take it: `git add -A` into a copy of the index, `git write-tree` (the private index is
-reused so git's stat cache works for it as it does for prov; prov takes two snapshots per
-command, before and after).
+figure is the median. A second table times what reading parameters costs: `prov cat` of one
+small YAML file (its values become `params.*` properties of the run) against `prov cat` of a
+text file of the same size (no parameters), and prints the ratio; warm: the version an
+earlier run read, cold: a new version each run (both files edited before each run).
+
+The baseline for the snapshot itself is a bare git snapshot as a script would take it:
+`git add -A` into a copy of the index, `git write-tree` (the private index is reused so git's
+stat cache works for it as it does for prov; prov takes two snapshots per command, before and
+after).
 
 Usage: python benchmarks/capture_overhead.py [--runs N] [--shapes small,many,large] [--keep DIR]
                                             [--against OTHER_PROV]
@@ -118,6 +123,47 @@ def measure(root: Path, runs: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
+#: A small parameter file, as a training script reads it (12 values, nested, a list).
+PARAMS_YAML = """\
+train:
+  lr: 0.01
+  epochs: 20
+  batch_size: 64
+  optimizer: adam
+  schedule: [10, 15]
+model:
+  depth: 3
+  width: 128
+  dropout: 0.1
+data:
+  path: data/train.csv
+  shuffle: true
+seed: 42
+"""
+
+
+def measure_params(root: Path, runs: int) -> dict[str, float]:
+    """`prov cat params.yaml` (parameters read) against `prov cat` of a text file of the same
+    size (none), interleaved, medians: warm (the version an earlier run read: prov keeps its
+    parameters) and cold (each run reads a new version: both files are edited before it)."""
+    (root / "params.yaml").write_text(PARAMS_YAML)
+    (root / "notes.txt").write_text(PARAMS_YAML)
+    git(root, "add", "params.yaml", "notes.txt")
+    git(root, "commit", "-qm", "params")
+    for name in ("params.yaml", "notes.txt"):  # warm up
+        timed([PROV, "cat", name], root)
+    samples: dict[str, list[float]] = {f"{how} {name}": [] for how in ("warm", "cold")
+                                       for name in ("params.yaml", "notes.txt")}
+    for i in range(runs):
+        order = ("params.yaml", "notes.txt") if i % 2 == 0 else ("notes.txt", "params.yaml")
+        for name in order:
+            samples[f"warm {name}"].append(timed([PROV, "cat", name], root))
+        for name in order:
+            (root / name).write_text(PARAMS_YAML.replace("42", str(1000 + i)))
+            samples[f"cold {name}"].append(timed([PROV, "cat", name], root))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
 def compare(root: Path, runs: int, other: str) -> dict[str, float]:
     """This prov against another, interleaved (their order alternating), medians.
 
@@ -160,6 +206,7 @@ def main() -> None:
           "| bare git snapshot | overhead / 2 snapshots |")
     print("|---|---|---|---|---|---|---|---|---|")
     compared: list[str] = []
+    params: list[str] = []
     try:
         for shape in args.shapes.split(","):
             root = base / shape
@@ -173,6 +220,11 @@ def main() -> None:
                   f"**{over_true:.1f}** | {m['write']:.1f} | {m['prov write']:.1f} | "
                   f"**{over_write:.1f}** | {m['git snapshot']:.1f} | "
                   f"{over_true / (2 * m['git snapshot']):.2f}x |", flush=True)
+            p = {k: v * 1000 for k, v in measure_params(root, args.runs).items()}
+            for how in ("warm", "cold"):
+                params.append(f"| {names[shape]} | {how} | {p[f'{how} notes.txt']:.1f} | "
+                              f"{p[f'{how} params.yaml']:.1f} | "
+                              f"**{p[f'{how} params.yaml'] / p[f'{how} notes.txt']:.3f}** |")
             if args.against:
                 c = {k: v * 1000 for k, v in compare(root, args.runs, args.against).items()}
                 compared.append(
@@ -182,6 +234,11 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
+    print("\nreading parameters (interleaved, medians, ms; ratio = params.yaml / notes.txt)\n")
+    print("| shape | version | prov cat notes.txt (no parameters) | prov cat params.yaml "
+          "(12 values) | ratio |")
+    print("|---|---|---|---|---|")
+    print("\n".join(params))
     if compared:
         print(f"\nagainst {args.against} (interleaved, medians, ms; ratio = this / other)\n")
         print("| shape | other: prov true | this: prov true | ratio | other: prov write "

@@ -17,14 +17,17 @@ A fragment may hold:
      "outputs": [word, ...],               # words naming files it writes (never "used")
      "used": [path or {"path", "oid", "role"}, ...],  # files it read (repository paths)
      "entities": {path: {key: value}},     # properties of the versions of files it generated
-     "env": {NAME: value}}                 # (before only) environment of the command
+     "env": {NAME: value},                 # (before only) environment of the command
+     "params": {key: value}}               # parameters: activity properties `params.<key>`
 
-Keys of every ingestor but the default POSIX one are namespaced with its name. Ingestors come
-from provgraph itself, from `[[ingestor]]` entries of the project's `.prov.toml` (a regex and a
-`module:function`, or any executable reading the context as JSON on stdin and writing the
-fragment as JSON on stdout) and from installed packages (entry-point group
-`provgraph.ingestors`). A failing, slow or malformed ingestor costs one warning line: the
-record is never lost.
+Keys of every ingestor but the default POSIX one are namespaced with its name; `params` keys
+are not: they join the one namespace of a run's parameters, whoever found them (a config
+file's values are `params.<file>.<key>`, see provgraph.capture.params; Python's Hydra-style
+overrides `params.overrides.<key>`). Ingestors come from provgraph itself, from
+`[[ingestor]]` entries of the project's `.prov.toml` (a regex and a `module:function`, or any
+executable reading the context as JSON on stdin and writing the fragment as JSON on stdout)
+and from installed packages (entry-point group `provgraph.ingestors`). A failing, slow or
+malformed ingestor costs one warning line: the record is never lost.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ if TYPE_CHECKING:  # annotations only: typing costs milliseconds on `prov CMD`
     from typing import Any
 
 HOOKS = ("before", "after")
-FRAGMENT_KEYS = frozenset({"activity", "inputs", "outputs", "used", "entities", "env"})
+FRAGMENT_KEYS = frozenset({"activity", "inputs", "outputs", "used", "entities", "env",
+                           "params"})
 
 
 class Ingestor:
@@ -105,6 +109,7 @@ def clean(fragment: Any, name: str, hook: str) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     checks = {
         "activity": lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+        "params": lambda v: isinstance(v, dict) and all(isinstance(k, str) and k for k in v),
         "inputs": _strings,
         "outputs": _strings,
         "used": lambda v: isinstance(v, list) and all(

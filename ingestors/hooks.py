@@ -92,6 +92,8 @@ class Hooks:
         if not fragment:
             return
         self.activity.update(namespaced(ingestor.name, fragment.get("activity", {})))
+        self.activity.update({f"params.{key}": value
+                              for key, value in fragment.get("params", {}).items()})
         self.inputs += fragment.get("inputs", [])
         self.outputs += fragment.get("outputs", [])
         for item in fragment.get("used", []):

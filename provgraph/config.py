@@ -48,6 +48,15 @@ DEFAULTS: dict[str, Any] = {
     # last N versions of each file and/or of versions seen in the last D days (none: keep all).
     "retention.keep_last": None,
     "retention.keep_days": None,
+    # Parameters from the configuration files a run read (`params.<file>.<key>`, see
+    # provgraph.capture.params): globs of files that count besides those known by name,
+    # globs of files that never count, and how much of a file is kept.
+    "params.files": [],
+    "params.exclude": [],
+    "params.max_file_size": 100_000,
+    "params.max_keys": 200,
+    "params.max_value_length": 256,
+    "params.max_list_length": 32,
 }
 
 #: Environment variables that override a key, e.g. PROV_LARGE_FILE_LIMIT=10MB.
@@ -376,6 +385,14 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_globs(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
 def _days(text: str) -> float:
     days = float(text)
     if not days >= 0:
@@ -410,6 +427,18 @@ _SETTINGS: dict[str, Setting] = {
     "retention.keep_days": Setting("a number of days (0 or more)", _days,
                                    lambda v: v is None or (_is_number(v) and v >= 0),
                                    "a number of days, 0 or more"),
+    "params.files": Setting("a glob, or a JSON list of globs", _texts(_text), _is_globs,
+                            "a list of globs such as [\"conf/*.yaml\"]"),
+    "params.exclude": Setting("a glob, or a JSON list of globs", _texts(_text), _is_globs,
+                              "a list of globs such as [\"data/*.json\"]"),
+    "params.max_file_size": Setting("a size (1MB, 64KiB, 1000000)", _size, _is_size,
+                                    "a size such as 1MB"),
+    "params.max_keys": Setting("a number of keys (1 or more)", _count, _is_count,
+                               "a number, 1 or more"),
+    "params.max_value_length": Setting("a number of characters (1 or more)", _count,
+                                       _is_count, "a number, 1 or more"),
+    "params.max_list_length": Setting("a number of items (1 or more)", _count, _is_count,
+                                      "a number, 1 or more"),
 }
 #: Tables whose keys are settings: a value in their place is a mistake worth a word.
 TABLES = frozenset(key.split(".")[0] for key in DEFAULTS)

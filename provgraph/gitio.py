@@ -420,6 +420,42 @@ def batch_check(cwd: str | os.PathLike, names: list[str]) -> dict[str, tuple[str
     return result
 
 
+def read_blobs(cwd: str | os.PathLike, names: list[str], limit: int
+               ) -> dict[str, bytes | int | None]:
+    """Many blobs in one `git cat-file --batch`: name -> content, or its size (an int) when
+    it is over `limit` bytes (streamed past, never held), or None when missing or no blob."""
+    if not names:
+        return {}
+    try:
+        proc = subprocess.Popen(["git", "cat-file", "--batch", "--buffer"], cwd=cwd,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+    except FileNotFoundError as exc:
+        raise GitError("git is not installed or not on PATH") from exc
+    assert proc.stdin and proc.stdout
+    found: dict[str, bytes | int | None] = {}
+    with proc:
+        # a name is a line of well under a pipe's buffer: writing them all first cannot block
+        # on git filling its stdout before it has read them
+        proc.stdin.write(b"".join(os.fsencode(name) + b"\n" for name in names))
+        proc.stdin.close()
+        for name in names:
+            header = proc.stdout.readline().split()
+            if len(header) < 3:  # `<name> missing` / `ambiguous`
+                found[name] = None
+                continue
+            kind, size = header[1], int(header[2])
+            if kind == b"blob" and size <= limit:
+                found[name] = proc.stdout.read(size)
+            else:
+                left = size
+                while left > 0 and (chunk := proc.stdout.read(min(1 << 20, left))):
+                    left -= len(chunk)
+                found[name] = size if kind == b"blob" else None
+            proc.stdout.read(1)  # the newline after the content
+    return found
+
+
 def blob_reader(root: str) -> Callable[[str], bytes | None]:
     """A reader of blobs by id for `queries.diff` (None for a blob this repository lacks, as
     after a `prov pull` of another clone's records without its objects)."""

@@ -23,6 +23,12 @@ WRONG = [
     ("fileview.why", "sometimes", "true or false"),
     ("retention.keep_last", "0", "a number of versions"),
     ("retention.keep_days", "a week", "a number of days"),
+    ("params.files", "[1]", "a JSON list of globs"),
+    ("params.exclude", " ", "a glob"),
+    ("params.max_file_size", "huge", "a size"),
+    ("params.max_keys", "0", "a number of keys"),
+    ("params.max_value_length", "long", "a number of characters"),
+    ("params.max_list_length", "many", "a number of items"),
 ]
 
 

@@ -18,7 +18,7 @@ import sys
 import time
 
 from provgraph import gitio
-from provgraph.capture import recovery, runner, tracing
+from provgraph.capture import params, recovery, runner, tracing
 from provgraph.capture.redact import Redactor
 from provgraph.capture.shell import ShellSyntaxError, needs_shell, parse_pipeline, split_list
 from provgraph.capture.snapshot import LargeFile, Snapshot, Snapshotter, Walk, locked
@@ -485,7 +485,26 @@ def finish(session: Session, record: dict[str, Any], before: Snapshot, after: Sn
         if outcome.signal is not None:
             record["signal"] = outcome.signal
         record["status"] = status(outcome)
+    if "before" in record and "diff" not in record:
+        # the versions it used, found once: for the journal and for the parameters
+        from provgraph.journal.changes import describe
+
+        record["diff"] = describe(session.repo, [record])[0]
+    _read_params(session, record)
     return session.journal.append(record)
+
+
+def _read_params(session: Session, record: dict[str, Any]) -> None:
+    """The values of the configuration files the command read, as activity properties
+    (`params.<file>.<key>`, provgraph.capture.params); what it says itself, an ingestor or
+    provgraph (a sweep's trial) wins. A failure here costs a warning, never the record."""
+    try:
+        found = params.of_record(session.repo, record, session.config, session.redactor)
+    except Exception as exc:  # a bug in reading parameters must not cost the user the record
+        print(f"prov: warning: parameters not read: {exc}", file=sys.stderr)
+        return
+    if found:
+        record["activity"] = {**found, **record.get("activity", {})}
 
 
 def status(outcome: runner.Outcome) -> str:
