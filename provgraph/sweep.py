@@ -95,6 +95,20 @@ class Sweep:
                    list(data["keys"]), trials)
 
 
+#: How a trial runs: `prov -- CMD`, in the sweep's process group (a Ctrl-C, a hang-up or a
+#: kill of the group reaches the trial's command as it would without the sweep). A Ctrl-C that
+#: comes while the trial's provgraph is still loading ends it quietly (exit 130), not with the
+#: traceback `python -m` would print from the middle of its imports.
+TRIAL = """\
+import sys
+try:
+    from provgraph.cli import main
+    main()
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
 def grid(template: Template, overrides: list[str]) -> list[dict[str, str]]:
     """The cartesian product of the specs, overrides from the sweep's command line first."""
     specs = {p["key"]: p["values"] for p in template.params}
@@ -322,7 +336,7 @@ class Runner:
         cwd = os.path.join(self.repo.root, self.template.cwd)
         texts = config_texts(self.repo, self.template, trial.params)
         with substituted(self.repo, self.sweep, texts):
-            child = subprocess.Popen([sys.executable, "-m", "provgraph.cli", "--", *argv],
+            child = subprocess.Popen([sys.executable, "-c", TRIAL, "--", *argv],
                                      cwd=cwd, env=env)
             self.children.add(child)
             try:

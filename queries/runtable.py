@@ -9,7 +9,9 @@ Which properties are parameters: those of the families
   how the run went (`CAFFE_OUTCOMES`: `caffe.final_iteration`, `caffe.stopped_early`, ...),
 
 scalars or lists of scalars. The table shows the parameters whose values differ between the rows
-(a missing value counts as a value); a table of one row shows them all, as `all_columns` does.
+(a missing value counts as a value), less a `params.*` column that repeats, row for row, another
+parameter of the same last name (`params.solver.prototxt.base_lr` beside the Caffe ingestor's
+`caffe.base_lr`); a table of one row shows them all, as `all_columns` does.
 
 Metrics: every series of the runs (queries.metrics: `P.NAME` lists against `P.iteration`), each
 as two columns, `SERIES:final` (the last value recorded) and `SERIES:best` (the best value:
@@ -148,11 +150,28 @@ def runs(store: Any, filters: Filters | None = None, *, all_columns: bool = Fals
     if all_columns or len(rows) <= 1:
         shown = keys
     else:
-        shown = [k for k in keys if len({_same(row.parameters.get(k)) for row in rows}) > 1]
+        shown = _echoes_dropped(
+            [k for k in keys if len({_same(row.parameters.get(k)) for row in rows}) > 1], rows)
     table = RunTable(rows, shown, available, {s: goals[s] for s in available})
     if sort:
         _sort(table, sort)
     return table
+
+
+def _echoes_dropped(keys: list[str], rows: list[RunRow]) -> list[str]:
+    """Without a `params.*` column that only repeats another parameter of the same name in
+    every row: `params.solver.prototxt.base_lr` is what the Caffe ingestor already says as
+    `caffe.base_lr` (both stay in `--all-columns` and the JSON)."""
+    kept: list[str] = []
+    for key in keys:
+        values = [_same(row.parameters.get(key)) for row in rows]
+        if key.startswith("params.") and any(
+                other.rsplit(".", 1)[-1] == key.rsplit(".", 1)[-1]
+                and [_same(row.parameters.get(other)) for row in rows] == values
+                for other in kept):
+            continue
+        kept.append(key)
+    return kept
 
 
 def _row(run: Node, own: dict[str, Series], goals: dict[str, str]) -> RunRow:

@@ -210,7 +210,9 @@ def test_diff_as_text(runs):
     assert lines[1].startswith("B  python3 train.py #2  act-")
     assert "  - python3 train.py params.yaml data.csv" in lines
     assert "  + python3 train.py params.yaml data.csv fast" in lines
-    assert "  train.base_lr  0.1 → 0.01" in lines
+    squeezed = [" ".join(line.split()) for line in lines]  # columns aligned to the widest
+    assert "train.base_lr 0.1 → 0.01" in squeezed
+    assert "params.params.yaml.lr 0.1 → 0.01" in squeezed  # the version of params.yaml each read
     assert any(line.startswith("  operands") and line.endswith('"data.csv", "fast"]')
                for line in lines)
     inputs = out[out.index("\ninputs\n"):out.index("\noutputs\n")]

@@ -132,9 +132,9 @@ def test_what_readers_cannot_take_is_refused(record, reason):
 
 
 def test_later_kinds_and_formats_are_skipped_not_judged():
-    assert not schema.readable({"kind": "annotation", "id": 1})
+    assert not schema.readable({"kind": "forecast", "id": 1})
     assert not schema.readable(base(format=3))
-    assert schema.problem({"kind": "annotation"}, 40) is None
+    assert schema.problem({"kind": "forecast"}, 40) is None
     assert schema.readable(base())
 
 
