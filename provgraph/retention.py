@@ -8,8 +8,8 @@ stays, and the index rebuilds the same. The new content chain is one root commit
   against the latest; the private snapshot index names its blobs);
 - per path, the versions the policy keeps: the last `keep_last` and those seen in the last
   `keep_days` days (either keeps a version);
-- every version a file view read (its evaluations' inputs), and those `pinned` names (the
-  hook for the lifecycle issue's tags).
+- every version a file view read (its evaluations' inputs), and those `pinned` names: tagged
+  versions and the versions tagged runs used and generated (`prov tag`).
 
 Versions a commit of the user's branches or tags holds stay whatever gc does (git reaches
 them from there): gc neither counts nor drops them. The rewrite is one compare-and-swap of
@@ -55,9 +55,33 @@ class Result:
                 "dropped": self.dropped}
 
 
+#: Versions gc keeps whatever the policy: tagged ones (`prov tag PATH@vN NAME`), and those a
+#: tagged run used or generated (`prov tag '#14' best`: the run can still be restored and re-run).
+_PINNED = """
+WITH tagged AS (
+    SELECT id, label, properties FROM nodes
+    WHERE json_array_length(COALESCE(properties->'tags', '[]')) > 0)
+SELECT properties->>'digest' FROM tagged WHERE label = 'Entity'
+UNION
+SELECT n.properties->>'digest' FROM edges e JOIN tagged t ON e.source = t.id
+    JOIN nodes n ON n.id = e.target WHERE e.type = 'used' AND t.label = 'Activity'
+UNION
+SELECT n.properties->>'digest' FROM edges e JOIN tagged t ON e.target = t.id
+    JOIN nodes n ON n.id = e.source WHERE e.type = 'wasGeneratedBy' AND t.label = 'Activity'
+"""
+
+
 def pinned(repo: Repository) -> set[str]:
-    """Blob ids kept whatever the policy: the hook for the lifecycle issue's tags (none yet)."""
-    return set()
+    """Blob ids kept whatever the policy: tagged versions and the versions of tagged runs,
+    read from the index (caught up first, so a tag given just now counts)."""
+    from provgraph.journal.indexer import open_index
+
+    store = open_index(repo)
+    try:
+        rows = store.db.execute(_PINNED).fetchall()
+    finally:
+        store.close()
+    return {digest for (digest,) in rows if digest and not digest.startswith("sha256:")}
 
 
 def gc(repo: Repository, keep_last: int | None, keep_days: float | None,

@@ -167,3 +167,27 @@ def test_the_policy_is_applied_in_the_background_after_a_capture(repo: Repo):
     stamp = repo.path(".git/prov/gc.last").stat().st_mtime
     repo.ok("true")  # ran within the day: not started again
     assert repo.path(".git/prov/gc.last").stat().st_mtime == stamp
+
+
+def test_gc_keeps_tagged_versions_and_those_of_tagged_runs(repo: Repo):
+    repo.write("data.csv", "x\n1\n")
+    repo.ok("sh", "-c", "cat data.csv > model.txt")  # #1: the run tagged below
+    first_data, first_model = _digests(repo, "data.csv")[0], _digests(repo, "model.txt")[0]
+    repo.write("notes.txt", "draft 1\n")
+    repo.ok("sh", "-c", "cat notes.txt > notes.out")  # #2
+    tagged_note = _digests(repo, "notes.txt")[0]
+    for n in (2, 3, 4):
+        repo.write("data.csv", f"x\n{n}\n")
+        repo.write("notes.txt", f"draft {n}\n")
+        repo.ok("sh", "-c", "cat data.csv notes.txt > model.txt")
+    untagged = _digests(repo, "data.csv")[1]
+    repo.ok("tag", "#1", "best")
+    repo.ok("tag", "notes.txt@v1", "keep")
+
+    repo.ok("gc", "--keep-last", "1", "--expire", "now")
+
+    assert _has(repo, first_data) and _has(repo, first_model)  # what the tagged run used, made
+    assert _has(repo, tagged_note)  # the tagged version
+    assert not _has(repo, untagged)  # nothing pins this one
+    repo.ok("restore", "model.txt@v1", "-o", "restored.txt")
+    assert repo.read("restored.txt") == "x\n1\n"
