@@ -207,11 +207,12 @@ def test_an_interrupted_sweep_puts_the_files_back_and_resumes(trained, how):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sweeps = trained.root / ".git" / "prov" / "sweeps"
     _wait(lambda: sweeps.exists() and any(sweeps.glob("*/backup.json")), "the first trial")
-    assert trained.read("params.yaml") != PARAMS  # the trial's version is in place
     running = trained.root / ".git" / "prov" / "running"
     # the trial's command has started (a Ctrl-C while a Python is still starting up, before
-    # it can catch KeyboardInterrupt, prints its traceback: any Python program's, not ours)
+    # it can catch KeyboardInterrupt, prints its traceback: any Python program's, not ours);
+    # the backup is written before the file is rewritten, so only then is the rewrite done
     _wait(lambda: running.exists() and any(running.glob("act-*")), "the first trial's command")
+    assert trained.read("params.yaml") != PARAMS  # the trial's version is in place
     if how == "SIGTERM":
         started.send_signal(signal.SIGTERM)  # `kill PID`: the sweep only
     else:
