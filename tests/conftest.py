@@ -174,24 +174,34 @@ def synced(repo: Repo, neo4j_uri: str) -> Repo:
     return repo
 
 
-@pytest.fixture(scope="module")
-def team(tmp_path_factory, neo4j_uri: str) -> Repo:
-    """The team example of docs/operators.md (tests/team.py), captured once per test module
-    with real `prov` commands and synced to the real Neo4j; `.activities` maps a1..a4 to ids."""
-    from team import capture_team
-
-    base = tmp_path_factory.mktemp("team")
+def module_repo(tmp_path_factory, name: str, path: str | None = None) -> Repo:
+    """A repository of its own (Alice's git identity, no PROV_ settings but the tests'),
+    for a fixture a whole test module shares: a README committed, nothing captured yet.
+    `path` goes in front of PATH (a stand-in program's folder)."""
+    base = tmp_path_factory.mktemp(name)
     home = base / "home"
     home.mkdir()
     (home / ".gitconfig").write_text("[user]\n\tname = Alice\n\temail = alice@example.com\n"
                                      "[init]\n\tdefaultBranch = main\n")
     env = {k: v for k, v in {**os.environ, **git_env(home)}.items()
            if not (k.startswith("PROV_") and "TEST" not in k)}
+    if path:
+        env["PATH"] = f"{path}{os.pathsep}{env['PATH']}"
     root = base / "repo"
     root.mkdir()
     repo = Repo(root, env)
     repo.git("init", "-q")
-    repo.write("README.md", f"# team {os.urandom(8).hex()}\n")
+    repo.write("README.md", f"# {name} {os.urandom(8).hex()}\n")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory, neo4j_uri: str) -> Repo:
+    """The team example of docs/operators.md (tests/team.py), captured once per test module
+    with real `prov` commands and synced to the real Neo4j; `.activities` maps a1..a4 to ids."""
+    from team import capture_team
+
+    repo = module_repo(tmp_path_factory, "team")
     repo.commit_all("start")
     repo.ok("config", "set", "neo4j.uri", neo4j_uri)
     repo.activities = capture_team(repo)

@@ -61,3 +61,9 @@ def neo4j_store(repo):
 
     r = Repository.discover(repo.root)
     return sync.Target(Config(r.root, r.prov_dir)).store(r.project)
+
+
+def either_store(repo, index: str):
+    """The embedded index ("embedded") or the Neo4j one ("neo4j") of `repo`: the same query
+    tests run on both."""
+    return repo.store() if index == "embedded" else neo4j_store(repo)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import shutil
 
 import pytest
 from caffe_stand_in import DATA, install_caffe
-from conftest import Repo, git_env
+from conftest import Repo, module_repo
+from graph import either_store
 
 from provgraph.errors import ProvError
 from provgraph.queries.filters import Filters
@@ -37,20 +37,9 @@ def accuracy(log: str) -> tuple[float, float]:
 def bench(tmp_path_factory, neo4j_uri: str) -> Repo:
     """Alice trains (base_lr 0.01); Bob edits the solver outside prov (0.001) and trains; then
     two Python trials of sweep s1 with their own tags."""
-    base = tmp_path_factory.mktemp("bench")
-    home = base / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text("[user]\n\tname = Alice\n\temail = alice@example.com\n"
-                                     "[init]\n\tdefaultBranch = main\n")
-    bin_dir = install_caffe(base / "bin")
-    env = {k: v for k, v in {**os.environ, **git_env(home)}.items()
-           if not (k.startswith("PROV_") and "TEST" not in k)}
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    root = base / "repo"
-    root.mkdir()
-    repo = Repo(root, env)
-    repo.git("init", "-q")
-    repo.write("README.md", f"# bench {os.urandom(8).hex()}\n")
+    bin_dir = install_caffe(tmp_path_factory.mktemp("bench-bin"))
+    repo = module_repo(tmp_path_factory, "bench", path=str(bin_dir))
+    root = repo.root
     shutil.copy(DATA / "solvers" / SOLVER, root / "solver.prototxt")
     assert "base_lr: 0.01\n" in repo.read("solver.prototxt")
     repo.write("examples/mnist/lenet_train_test.prototxt", 'name: "LeNet"\n')
@@ -74,14 +63,8 @@ def bench(tmp_path_factory, neo4j_uri: str) -> Repo:
 
 @pytest.fixture(params=["embedded", "neo4j"])
 def store(request, bench):
-    if request.param == "embedded":
-        with bench.store() as s:
-            yield s
-    else:
-        from graph import neo4j_store
-
-        with neo4j_store(bench) as s:
-            yield s
+    with either_store(bench, request.param) as s:
+        yield s
 
 
 def test_caffe_runs_show_the_differing_base_lr_and_accuracy(store):

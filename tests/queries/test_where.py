@@ -7,11 +7,11 @@ are given here through the activity-properties hook (PROV_ACTIVITY_PROPERTIES)."
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import Repo, git_env
+from conftest import Repo, module_repo
+from graph import either_store
 
 from provgraph.errors import BadInput
 from provgraph.queries.filters import Filters, glob_regex, parse_time, select
@@ -55,18 +55,7 @@ def capture_lab(repo: Repo) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, neo4j_uri: str) -> Repo:
-    base = tmp_path_factory.mktemp("lab")
-    home = base / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text("[user]\n\tname = Alice\n\temail = alice@example.com\n"
-                                     "[init]\n\tdefaultBranch = main\n")
-    env = {k: v for k, v in {**os.environ, **git_env(home)}.items()
-           if not (k.startswith("PROV_") and "TEST" not in k)}
-    root = base / "repo"
-    root.mkdir()
-    repo = Repo(root, env)
-    repo.git("init", "-q")
-    repo.write("README.md", f"# lab {os.urandom(8).hex()}\n")
+    repo = module_repo(tmp_path_factory, "lab")
     repo.commit_all("start")
     repo.ok("config", "set", "neo4j.uri", neo4j_uri)
     repo.activities = capture_lab(repo)
@@ -76,14 +65,8 @@ def lab(tmp_path_factory, neo4j_uri: str) -> Repo:
 
 @pytest.fixture(params=["embedded", "neo4j"])
 def store(request, lab):
-    if request.param == "embedded":
-        with lab.store() as s:
-            yield s
-    else:
-        from graph import neo4j_store
-
-        with neo4j_store(lab) as s:
-            yield s
+    with either_store(lab, request.param) as s:
+        yield s
 
 
 def short(lab: Repo, nodes) -> set[str]:
